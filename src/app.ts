@@ -1,0 +1,74 @@
+/**
+ * Builds darkroom's Express apps without listening, so tests drive them in-process and `main` is
+ * the only place that reads the environment and opens ports.
+ */
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import type { AppRegistry } from './config/app-registry.js';
+import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-handler.js';
+import { httpMetrics } from './http/http-metrics.js';
+import { requestLogging } from './http/request-context.js';
+import { healthRoutes } from './http/routes/health.js';
+import { presignUploadRoutes } from './http/routes/presign-upload.js';
+import { readImageRoutes } from './http/routes/read-image.js';
+import type { DarkroomMetrics } from './metrics/metrics.js';
+import type { RateLimiter } from './ratelimit/rate-limiter.js';
+import type { StorageProviders } from './storage/storage-providers.js';
+
+/** Everything the public app needs, ready-made. */
+export interface AppDeps {
+  readonly registry: AppRegistry;
+  readonly storage: StorageProviders;
+  readonly rateLimiter: RateLimiter;
+  readonly metrics: DarkroomMetrics;
+  readonly logger: Logger;
+  /** Public base URL for apps whose spec names none (`DARKROOM_PUBLIC_BASE_URL`). */
+  readonly defaultPublicBaseURL: string | undefined;
+  /** Reasons not to take traffic (draining, config not synced); empty when ready. */
+  readonly notReadyReasons: () => string[];
+}
+
+/** Security headers on every response: nothing darkroom serves is a page or a script. */
+const securityHeaders: express.RequestHandler = (_req, res, next) => {
+  res.set({
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; sandbox",
+    'Referrer-Policy': 'no-referrer',
+  });
+  next();
+};
+
+/** The public API: uploads, reads, health. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestLogging(deps.logger));
+  app.use(httpMetrics(deps.metrics));
+  app.use(securityHeaders);
+
+  const router = express.Router({ caseSensitive: true, strict: true });
+  healthRoutes(router, deps);
+  presignUploadRoutes(router, deps);
+  readImageRoutes(router, deps);
+  router.all('/darkroom/:appName/v1/images/presigned-urls', methodNotAllowed(['POST']));
+  router.all('/darkroom/:appName/v2/images/:key', methodNotAllowed(['GET', 'HEAD']));
+  app.use(router);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}
+
+/** The admin API (`ADMIN_PORT`): Prometheus metrics, never exposed by the public ingress. */
+export function createAdminApp(metrics: DarkroomMetrics): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  return app;
+}

@@ -1,0 +1,79 @@
+/**
+ * The app registry: the only view of configuration the rest of darkroom reads. A config source
+ * (a YAML file, the Kubernetes watch) hands it whole snapshots; each one replaces the previous
+ * table atomically, so a request never sees half of an update.
+ */
+import type { DarkroomApp, SpecProblem } from './darkroom-app.js';
+
+/** An app that failed validation: refused by the service and reported, never half-applied. */
+export interface InvalidAppReport {
+  readonly name: string;
+  readonly namespace: string | undefined;
+  readonly problems: readonly SpecProblem[];
+}
+
+/** Everything one config source knows at one moment. */
+export interface AppSnapshot {
+  readonly apps: ReadonlyMap<string, DarkroomApp>;
+  readonly invalid: ReadonlyMap<string, InvalidAppReport>;
+  /** Documents so broken that not even their name could be read. */
+  readonly unnamedInvalid: readonly UnnamedInvalidDocument[];
+}
+
+/** A document without a readable name, reported by where it was found. */
+export interface UnnamedInvalidDocument {
+  /** E.g. `examples/apps.yaml document 3`. */
+  readonly where: string;
+  readonly problems: readonly SpecProblem[];
+}
+
+/** What the registry knows of one app name. */
+export type AppLookup =
+  | { readonly state: 'served'; readonly app: DarkroomApp }
+  | { readonly state: 'invalid'; readonly report: InvalidAppReport }
+  | { readonly state: 'unknown' };
+
+export const emptySnapshot: AppSnapshot = Object.freeze({
+  apps: new Map(),
+  invalid: new Map(),
+  unnamedInvalid: [],
+});
+
+export class AppRegistry {
+  #snapshot: AppSnapshot = emptySnapshot;
+  #synced = false;
+  readonly #listeners = new Set<(snapshot: AppSnapshot, previous: AppSnapshot) => void>();
+
+  /** Looks an app up by the name used in URLs. */
+  lookup(name: string): AppLookup {
+    const app = this.#snapshot.apps.get(name);
+    if (app) return { state: 'served', app };
+    const report = this.#snapshot.invalid.get(name);
+    if (report) return { state: 'invalid', report };
+    return { state: 'unknown' };
+  }
+
+  /** The current snapshot (immutable). */
+  get snapshot(): AppSnapshot {
+    return this.#snapshot;
+  }
+
+  /** True once a source delivered its first full snapshot. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Swaps in a new snapshot and tells the listeners (logs, metrics, per-app caches). */
+  replace(snapshot: AppSnapshot): void {
+    const previous = this.#snapshot;
+    this.#snapshot = snapshot;
+    this.#synced = true;
+    for (const listener of this.#listeners) listener(snapshot, previous);
+  }
+
+  /** Calls `listener` after every replace. Returns a function that removes it. */
+  onChange(listener: (snapshot: AppSnapshot, previous: AppSnapshot) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}

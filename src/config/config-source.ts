@@ -1,0 +1,17 @@
+/**
+ * A config source delivers whole snapshots of the apps it knows. Implementations: a YAML file of
+ * DarkroomApp documents (`sources/file-source.ts`) and, in a cluster, the Kubernetes watch.
+ */
+import type { AppSnapshot } from './app-registry.js';
+
+export interface ConfigSource {
+  /** Human description for logs, e.g. `file examples/apps.yaml`. */
+  readonly description: string;
+  /**
+   * Starts delivering snapshots to `deliver`. Resolves once the first full snapshot has been
+   * delivered; rejects when the source cannot produce one (the process should not start then).
+   */
+  start(deliver: (snapshot: AppSnapshot) => void): Promise<void>;
+  /** Stops watching; no snapshot is delivered after it resolves. */
+  stop(): Promise<void>;
+}

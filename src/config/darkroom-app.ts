@@ -1,0 +1,179 @@
+/**
+ * The `DarkroomApp` custom resource (group `darkroom.dev`, version `v1alpha1`) as one zod schema:
+ * the single source of the TypeScript types. The same documents are read from a YAML file outside
+ * a cluster and from the Kubernetes API inside one. Bounds and defaults here mirror the CRD's
+ * OpenAPI schema in `crds/darkroomapp.yaml`.
+ */
+import { z } from 'zod';
+import { knownExtensions } from '../core/image-types.js';
+
+export const darkroomApiVersion = 'darkroom.dev/v1alpha1';
+export const darkroomKind = 'DarkroomApp';
+
+/** Default upload size limit: 10 MiB. */
+export const defaultMaxBytes = 10 * 1024 * 1024;
+/** Hard ceiling for `upload.maxBytes`: 5 GiB, S3's limit for a single PUT. */
+export const maxMaxBytes = 5 * 1024 * 1024 * 1024;
+/** Default presigned URL lifetime in seconds (15 minutes). */
+export const defaultUrlTTLSeconds = 900;
+/** Longest presigned URL lifetime: 7 days, SigV4's and GCS V4's ceiling. */
+export const maxUrlTTLSeconds = 604_800;
+
+// An app name becomes a URL path segment, so it follows Kubernetes' DNS-1123 label rules.
+const appNameSchema = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label: lower-case a-z, 0-9 and "-"');
+
+const httpUrlSchema = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.username && !url.password;
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL without credentials');
+
+const secretRefSchema = z
+  .object({
+    /** Name of a Secret in the app's namespace holding the storage credentials. */
+    name: z.string().min(1).max(253),
+  })
+  .strict();
+
+const storageSchema = z
+  .object({
+    /** Which storage service holds the objects. */
+    provider: z.enum(['s3', 'gcs']),
+    /** Bucket name (S3 / GCS naming rules). */
+    bucket: z
+      .string()
+      .min(3)
+      .max(222)
+      .regex(/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/, 'must be a valid bucket name'),
+    /** Region of the bucket (S3). Default: the SDK's ambient region, else us-east-1. */
+    region: z.string().min(1).max(64).regex(/^[a-z0-9-]+$/).optional(),
+    /** Endpoint of an S3-compatible store or a GCS emulator; absent means the provider's own. */
+    endpoint: httpUrlSchema.optional(),
+    /** Path-style addressing (bucket in the path). Default: true when an endpoint is set. */
+    forcePathStyle: z.boolean().optional(),
+    /** Prepended to every key, e.g. `uploads/`. No leading slash and no `..`. */
+    prefix: z
+      .string()
+      .max(256)
+      .regex(/^(?!\/)[A-Za-z0-9!_.*'()/-]*$/, 'may hold only A-Z a-z 0-9 ! _ . * \' ( ) / -')
+      .refine((value) => !value.split('/').some((part) => part === '..' || part === '.'), 'must not contain . or .. segments')
+      .default(''),
+    /** Secret with credentials; absent means the pod's ambient identity (IRSA, workload identity). */
+    credentialsSecretRef: secretRefSchema.optional(),
+  })
+  .strict();
+
+const cdnSchema = z
+  .object({
+    /** CDN base URL in front of the bucket (e.g. a CloudFront distribution). */
+    url: httpUrlSchema,
+  })
+  .strict();
+
+const extensionSchema = z
+  .string()
+  .transform((value) => value.toLowerCase().replace(/^\./, ''))
+  .pipe(z.enum(knownExtensions as [string, ...string[]]));
+
+const uploadSchema = z
+  .object({
+    /** Extensions (without dot) this app accepts; a subset of the image types darkroom knows. */
+    allowedExtensions: z.array(extensionSchema).min(1).max(knownExtensions.length).default(['jpg', 'jpeg', 'png', 'gif', 'webp']),
+    /** Largest upload in bytes. Default 10 MiB; at most 5 GiB. */
+    maxBytes: z.number().int().min(1).max(maxMaxBytes).default(defaultMaxBytes),
+    /** Lifetime of a presigned upload URL in seconds. Default 900; 1 to 604800. */
+    urlTTLSeconds: z.number().int().min(1).max(maxUrlTTLSeconds).default(defaultUrlTTLSeconds),
+  })
+  .strict();
+
+const rateLimitSchema = z
+  .object({
+    /** Presigned URLs one owner may obtain per window. Default 60. */
+    requests: z.number().int().min(1).max(1_000_000).default(60),
+    /** Window length in seconds. Default 60. */
+    windowSeconds: z.number().int().min(1).max(86_400).default(60),
+  })
+  .strict();
+
+/** The `spec` of a `DarkroomApp`. */
+export const darkroomAppSpecSchema = z
+  .object({
+    /** Whether presigned upload URLs may be issued. Default false: an app is closed until opened. */
+    allowPublicUpload: z.boolean().default(false),
+    storage: storageSchema,
+    cdn: cdnSchema.optional(),
+    upload: uploadSchema.default(() => uploadSchema.parse({})),
+    rateLimit: rateLimitSchema.default(() => rateLimitSchema.parse({})),
+    /**
+     * Base URL that public image URLs are built on, e.g. `https://img.example.com`. Default: the
+     * process setting `DARKROOM_PUBLIC_BASE_URL`; an app with neither cannot issue upload URLs.
+     */
+    publicBaseURL: httpUrlSchema.transform((value) => value.replace(/\/+$/, '')).optional(),
+  })
+  .strict();
+
+const metadataSchema = z
+  .object({
+    name: appNameSchema,
+    namespace: z.string().max(63).optional(),
+    generation: z.number().int().optional(),
+    resourceVersion: z.string().optional(),
+    uid: z.string().optional(),
+  })
+  // Kubernetes adds labels, annotations, managedFields and more: keep them out of our way.
+  .passthrough();
+
+/** A whole `DarkroomApp` document. Unknown spec fields are errors (typos must not pass silently). */
+export const darkroomAppSchema = z.object({
+  apiVersion: z.literal(darkroomApiVersion),
+  kind: z.literal(darkroomKind),
+  metadata: metadataSchema,
+  spec: darkroomAppSpecSchema,
+  status: z.unknown().optional(),
+});
+
+export type DarkroomAppSpec = z.infer<typeof darkroomAppSpecSchema>;
+export type DarkroomApp = z.infer<typeof darkroomAppSchema>;
+
+/** One problem in a document: the field path (`spec.upload.maxBytes`) and what is wrong. */
+export interface SpecProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The result of checking one document. */
+export type AppParseResult =
+  | { ok: true; app: DarkroomApp }
+  | { ok: false; name: string | undefined; problems: SpecProblem[] };
+
+/** Validates one document; never throws. The name is reported even when the rest is invalid. */
+export function parseDarkroomApp(document: unknown): AppParseResult {
+  const result = darkroomAppSchema.safeParse(document);
+  if (result.success) return { ok: true, app: result.data };
+  return {
+    ok: false,
+    name: nameOf(document),
+    problems: result.error.issues.map((issue) => ({
+      path: issue.path.map(String).join('.') || '(document)',
+      message: issue.message,
+    })),
+  };
+}
+
+function nameOf(document: unknown): string | undefined {
+  if (typeof document !== 'object' || document === null) return undefined;
+  const metadata = (document as { metadata?: unknown }).metadata;
+  if (typeof metadata !== 'object' || metadata === null) return undefined;
+  const name = (metadata as { name?: unknown }).name;
+  return typeof name === 'string' && appNameSchema.safeParse(name).success ? name : undefined;
+}

@@ -1,0 +1,37 @@
+/**
+ * pino JSON logs. Presigned URLs carry a signature that is as good as a credential until it
+ * expires, so they, credentials and auth headers are redacted wherever they might appear.
+ */
+import { pino, type Logger } from 'pino';
+
+/** Paths whose values never reach a log line. */
+export const redactedPaths = [
+  'uploadURL',
+  '*.uploadURL',
+  'data.uploadURL',
+  'url',
+  '*.url',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-amz-security-token"]',
+  'credentials',
+  '*.credentials',
+  '*.secretAccessKey',
+  '*.sessionToken',
+  '*.privateKey',
+  '*.private_key',
+];
+
+/** Creates the process logger. `destination` is for tests that read the lines back. */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'darkroom' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: redactedPaths, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}

@@ -1,0 +1,31 @@
+/**
+ * Production entry point: the only place that reads `process.env` and handles signals.
+ * Run as `node dist/main.js` directly (not through npm) so SIGTERM reaches this process.
+ */
+import { SettingsError, loadSettings } from './config/settings.js';
+import { startDarkroom } from './darkroom.js';
+
+async function main(): Promise<void> {
+  let settings;
+  try {
+    settings = loadSettings(process.env);
+  } catch (error) {
+    if (error instanceof SettingsError) {
+      process.stderr.write(`darkroom: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const darkroom = await startDarkroom(settings);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      darkroom.logger.info({ signal }, 'shutting down');
+      void darkroom.close().then(() => process.exit(0));
+    });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`darkroom: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,102 @@
+/**
+ * S3 (and S3-compatible stores) behind the storage contract, on the AWS SDK v3.
+ *
+ * Presigned PUTs sign `content-type` and, when a length is given, `content-length` as well:
+ * `getSignedUrl` signs only `host` unless told otherwise, which would let a client upload any
+ * type or size under the URL. SDK errors are translated here, never above.
+ */
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Readable } from 'node:stream';
+import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
+import type {
+  ObjectMetadata,
+  ObjectReadStream,
+  PresignedUpload,
+  PresignUploadRequest,
+  ReadOptions,
+  StorageProvider,
+} from './storage-provider.js';
+
+export class S3StorageProvider implements StorageProvider {
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async presignUpload(request: PresignUploadRequest): Promise<PresignedUpload> {
+    const headers: Record<string, string> = { 'Content-Type': request.contentType };
+    const signableHeaders = new Set(['content-type']);
+    if (request.contentLength !== undefined) {
+      headers['Content-Length'] = String(request.contentLength);
+      signableHeaders.add('content-length');
+    }
+    const signedAt = this.now();
+    try {
+      const url = await getSignedUrl(
+        this.client,
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: request.key,
+          ContentType: request.contentType,
+          ContentLength: request.contentLength,
+        }),
+        { expiresIn: request.expiresInSeconds, signableHeaders, signingDate: new Date(signedAt) },
+      );
+      return {
+        url,
+        method: 'PUT',
+        headers,
+        expiresAt: new Date(signedAt + request.expiresInSeconds * 1000),
+      };
+    } catch (error) {
+      throw translateS3Error(error);
+    }
+  }
+
+  async openRead(key: string, options: ReadOptions = {}): Promise<ObjectReadStream> {
+    try {
+      const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+        abortSignal: options.signal,
+      });
+      if (!output.Body) throw darkroomError('STORAGE_UNAVAILABLE', { cause: new Error('GetObject returned no body') });
+      return {
+        body: output.Body as Readable,
+        contentType: output.ContentType,
+        contentLength: output.ContentLength ?? 0,
+        etag: output.ETag,
+        lastModified: output.LastModified,
+      };
+    } catch (error) {
+      throw translateS3Error(error);
+    }
+  }
+
+  async head(key: string, options: ReadOptions = {}): Promise<ObjectMetadata> {
+    try {
+      const output = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), {
+        abortSignal: options.signal,
+      });
+      return {
+        contentType: output.ContentType,
+        contentLength: output.ContentLength ?? 0,
+        etag: output.ETag,
+        lastModified: output.LastModified,
+      };
+    } catch (error) {
+      throw translateS3Error(error);
+    }
+  }
+}
+
+/** Maps an SDK failure to the catalogue: a missing object is IMAGE_NOT_FOUND, the rest is unavailability. */
+export function translateS3Error(error: unknown): DarkroomError {
+  if (isDarkroomError(error)) return error;
+  const name = error instanceof Error ? error.name : '';
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+    return darkroomError('IMAGE_NOT_FOUND', { cause: error });
+  }
+  return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+}

@@ -1,0 +1,60 @@
+/**
+ * The storage contract darkroom needs from a bucket, with no SDK in sight. One implementation per
+ * cloud (S3, GCS); each translates its SDK's failures into catalogue errors at its edge, so that
+ * nothing above this line knows which cloud it talks to.
+ *
+ * Errors: `IMAGE_NOT_FOUND` for a missing object, `STORAGE_UNAVAILABLE` for anything that means
+ * "try again later" (network, throttling, 5xx, credentials the service refused).
+ */
+import type { Readable } from 'node:stream';
+
+/** What to sign. */
+export interface PresignUploadRequest {
+  /** Full object key in the bucket (prefix included). */
+  readonly key: string;
+  /** Bound into the signature: the PUT must carry exactly this Content-Type. */
+  readonly contentType: string;
+  /** When set, the upload must be exactly this many bytes (S3) or at most `maxBytes` (GCS). */
+  readonly contentLength: number | undefined;
+  /** The app's size limit, for providers that sign a range rather than an exact length. */
+  readonly maxBytes: number;
+  /** Lifetime of the URL in seconds. */
+  readonly expiresInSeconds: number;
+}
+
+/** A URL a client can PUT the bytes to, and exactly how to use it. */
+export interface PresignedUpload {
+  readonly url: string;
+  readonly method: 'PUT';
+  /** Headers the client must send byte for byte, or the storage service refuses the signature. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly expiresAt: Date;
+}
+
+/** What is known of a stored object without reading it. */
+export interface ObjectMetadata {
+  readonly contentType: string | undefined;
+  readonly contentLength: number;
+  readonly etag: string | undefined;
+  readonly lastModified: Date | undefined;
+}
+
+/** An object being read: its metadata and a stream of its bytes. */
+export interface ObjectReadStream extends ObjectMetadata {
+  readonly body: Readable;
+}
+
+/** Options for reading. */
+export interface ReadOptions {
+  /** Aborts the upstream request (client gone, deadline passed). */
+  readonly signal?: AbortSignal;
+}
+
+export interface StorageProvider {
+  /** Signs a PUT for one object. Local CPU work for most providers. */
+  presignUpload(request: PresignUploadRequest): Promise<PresignedUpload>;
+  /** Opens a stream of the object's bytes. The caller must consume or destroy `body`. */
+  openRead(key: string, options?: ReadOptions): Promise<ObjectReadStream>;
+  /** The object's metadata. */
+  head(key: string, options?: ReadOptions): Promise<ObjectMetadata>;
+}
