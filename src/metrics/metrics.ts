@@ -50,8 +50,87 @@ export class DarkroomMetrics {
 
   readonly imageReads = new Counter({
     name: 'darkroom_image_reads_total',
-    help: 'Image reads answered, by app, source (cdn, storage) and outcome.',
+    help: 'Image reads answered, by app, source (cdn, storage) and outcome (ok, not_modified, aborted, error).',
     labelNames: ['app', 'source', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly imageReadDuration = new Histogram({
+    name: 'darkroom_image_read_duration_seconds',
+    help: 'Time to answer an image read, by app and source (cdn, storage).',
+    labelNames: ['app', 'source'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly imageReadsRefused = new Counter({
+    name: 'darkroom_image_reads_refused_total',
+    help: 'Stored objects refused on read because they are not an allowed image, by app and reason.',
+    labelNames: ['app', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cdnFallbacks = new Counter({
+    name: 'darkroom_cdn_fallbacks_total',
+    help: 'Reads that fell back from the CDN to storage, by app and reason (timeout, error, status_5xx, circuit_open, not_found).',
+    labelNames: ['app', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cdnBreakerState = new Gauge({
+    name: 'darkroom_cdn_breaker_state',
+    help: 'State of the CDN circuit breaker per app: 0 closed, 1 half-open, 2 open.',
+    labelNames: ['app'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimitDegraded = new Gauge({
+    name: 'darkroom_ratelimit_degraded',
+    help: '1 while the shared rate-limit store (Redis) is unreachable and this replica limits on its own.',
+    registers: [this.registry],
+  });
+
+  readonly rateLimitBackendErrors = new Counter({
+    name: 'darkroom_ratelimit_backend_errors_total',
+    help: 'Rate-limit decisions the shared store (Redis) failed to make, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly configWatchConnected = new Gauge({
+    name: 'darkroom_config_watch_connected',
+    help: '1 while the DarkroomApp watch on the Kubernetes API is connected.',
+    registers: [this.registry],
+  });
+
+  readonly configWatchLastEventTimestamp = new Gauge({
+    name: 'darkroom_config_watch_last_event_timestamp_seconds',
+    help: 'Unix time of the last event (or successful list) received from the Kubernetes API.',
+    registers: [this.registry],
+  });
+
+  readonly configWatchRestarts = new Counter({
+    name: 'darkroom_config_watch_restarts_total',
+    help: 'Times the DarkroomApp watch was restarted after an error or a stall.',
+    registers: [this.registry],
+  });
+
+  readonly configWatchRelists = new Counter({
+    name: 'darkroom_config_watch_relists_total',
+    help: 'Full re-lists of DarkroomApps (first sync, 410 Gone, restarts).',
+    registers: [this.registry],
+  });
+
+  readonly configStatusWrites = new Counter({
+    name: 'darkroom_config_status_writes_total',
+    help: 'DarkroomApp status patches written by the leader, by outcome (ok, conflict, error).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly leader = new Gauge({
+    name: 'darkroom_leader',
+    help: '1 while this replica holds the status-writer Lease.',
     registers: [this.registry],
   });
 
