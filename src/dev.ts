@@ -20,6 +20,8 @@ async function dev(): Promise<void> {
   env.PORT ??= '8080';
   env.ADMIN_PORT ??= '9090';
   env.DARKROOM_PUBLIC_BASE_URL ??= `http://localhost:${env.PORT}`;
+  // The try-it page at `/`: on in development, off by default everywhere else.
+  env.DARKROOM_DEMO_PAGE ??= 'on';
 
   // Fresh credentials every run: nothing secret is committed, and the verifier knows them.
   const credentials = { accessKeyId: `DEV${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64url') };
@@ -42,7 +44,8 @@ async function dev(): Promise<void> {
   const darkroom = await startDarkroom(loadSettings(env));
   darkroom.logger.info({ storage: storage.endpoint }, 'embedded storage (s3rver behind a SigV4 verifier) ready');
   process.stdout.write(
-    `\ndarkroom dev is up: ${darkroom.url}  (metrics: ${darkroom.adminUrl}/metrics, storage: ${storage.endpoint})\n\n`,
+    `\ndarkroom dev is up: ${darkroom.url}  (metrics: ${darkroom.adminUrl}/metrics, storage: ${storage.endpoint})\n` +
+      (env.DARKROOM_DEMO_PAGE === 'on' ? `try it in a browser: ${darkroom.url}/\n\n` : '\n'),
   );
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

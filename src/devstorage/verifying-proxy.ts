@@ -1,0 +1,278 @@
+/**
+ * A reverse proxy that checks every request's AWS Signature Version 4 before
+ * letting it reach an S3-protocol server that does not (s3rver checks a
+ * presigned URL's expiry but not its signature). With it in front, local
+ * storage refuses what Amazon S3 would refuse: a presigned PUT with another
+ * key, Content-Type or Content-Length, a forged signature, a wrong secret.
+ *
+ * Development and tests only.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest, Agent } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { pipeline } from 'node:stream';
+import { verifySigV4 } from './sigv4.js';
+
+/** Options for {@link startVerifyingProxy}. */
+export interface VerifyingProxyOptions {
+  /** The S3-protocol server requests are forwarded to once verified. */
+  upstream: { host: string; port: number };
+  /** Address to listen on; default `127.0.0.1`. */
+  host?: string;
+  /** Port to listen on; default 0 (a free port). */
+  port?: number;
+  /** The access keys requests may be signed with. */
+  credentials: Array<{ accessKeyId: string; secretAccessKey: string }>;
+  /**
+   * Origins whose browsers may read this proxy's own error responses (`*` for
+   * any). CORS for successful responses and preflights is the upstream's job.
+   */
+  corsAllowedOrigins?: string[];
+}
+
+/** A running proxy. */
+export interface VerifyingProxy {
+  /** Base URL, e.g. `http://127.0.0.1:PORT`. */
+  url: string;
+  port: number;
+  /** Stops listening and drops open connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the
+ * request, so they are not forwarded. `expect` is answered here (the request is
+ * verified before `100 Continue` is sent); `transfer-encoding` is dropped
+ * because Node re-frames the body on each side. `host` is not among them: it is
+ * signed, so it reaches the upstream exactly as the client sent it.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
+
+function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const connectionTokens = new Set(
+    String(headers.connection ?? '')
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
+}
+
+/** S3 request ids are 16 upper-case hex digits. */
+function newRequestId(): string {
+  return randomBytes(8).toString('hex').toUpperCase();
+}
+
+/** The `Access-Control-Allow-Origin` value for an origin, or undefined when it is not allowed. */
+function allowedOrigin(origin: string | undefined, allowed: readonly string[]): string | undefined {
+  if (!origin) return undefined;
+  if (allowed.includes('*')) return '*';
+  return allowed.includes(origin) ? origin : undefined;
+}
+
+/** Writes an S3-style XML error (the shape SDKs and browsers' code parse). */
+function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  corsAllowedOrigins: readonly string[],
+  error: { status: number; code: string; message: string; detail?: Record<string, string> },
+  awaitingContinue = false,
+): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const requestId = newRequestId();
+  const detail = Object.entries(error.detail ?? {})
+    .filter(([name]) => /^[A-Za-z][A-Za-z0-9-]*$/.test(name))
+    .map(([name, value]) => `<${name}>${xmlEscape(value)}</${name}>`)
+    .join('');
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>' +
+    `<Error><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message>` +
+    `${detail}<RequestId>${requestId}</RequestId></Error>`;
+  const headers: OutgoingHttpHeaders = {
+    'content-type': 'application/xml',
+    'content-length': Buffer.byteLength(body),
+    'x-amz-request-id': requestId,
+  };
+  const origin = allowedOrigin(req.headers.origin, corsAllowedOrigins);
+  if (origin !== undefined) {
+    headers['access-control-allow-origin'] = origin;
+    headers.vary = 'Origin';
+  }
+  // A client waiting for `100 Continue` will not send its body now: close the
+  // connection, or its next request would be read as that body. Any other
+  // refused body is drained (keeping the connection) rather than reset, so
+  // the client reads this answer instead of ECONNRESET.
+  if (awaitingContinue) headers.connection = 'close';
+  res.writeHead(error.status, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+  if (!awaitingContinue) req.resume();
+}
+
+/**
+ * Starts the verifying proxy. `OPTIONS` (CORS preflight, which browsers send
+ * without credentials) passes through unverified; every other request must
+ * carry a valid SigV4 signature by one of `credentials`, else it is refused
+ * with S3's error XML and never reaches the upstream.
+ */
+export async function startVerifyingProxy(options: VerifyingProxyOptions): Promise<VerifyingProxy> {
+  const secrets = new Map(options.credentials.map((c) => [c.accessKeyId, c.secretAccessKey]));
+  const corsAllowedOrigins = options.corsAllowedOrigins ?? [];
+  const agent = new Agent({ keepAlive: true });
+  const sockets = new Set<Socket>();
+
+  /**
+   * Streams a verified (or preflight) request to the upstream and its answer
+   * back, with backpressure both ways.
+   *
+   * The response direction uses stream.pipeline. The request direction is
+   * piped by hand: pipeline would destroy the client's request when the
+   * upstream fails, resetting a connection that should still carry a 503.
+   */
+  function forward(req: IncomingMessage, res: ServerResponse): void {
+    let responded = false;
+    const upstreamReq = httpRequest({
+      host: options.upstream.host,
+      port: options.upstream.port,
+      method: req.method,
+      path: req.url,
+      headers: endToEndHeaders(req.headers),
+      agent,
+    });
+    upstreamReq.on('response', (upstreamRes) => {
+      responded = true;
+      if (res.destroyed) {
+        upstreamRes.resume();
+        return;
+      }
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.headers));
+      pipeline(upstreamRes, res, () => {
+        // An error here is a client gone away or an upstream reset mid-body;
+        // pipeline has destroyed both streams and there is no one to tell.
+      });
+    });
+    upstreamReq.on('error', () => {
+      req.unpipe(upstreamReq);
+      if (responded) {
+        // The upstream answered early (e.g. an error before reading the whole
+        // body) and then stopped reading: discard the rest of the upload and
+        // let the answer already on its way finish.
+        req.resume();
+      } else if (!res.headersSent) {
+        sendError(req, res, corsAllowedOrigins, {
+          status: 503,
+          code: 'ServiceUnavailable',
+          message: 'The storage service behind the verifying proxy is not reachable.',
+        });
+      } else {
+        res.destroy();
+      }
+    });
+    // A client that goes away mid-upload (or mid-download) abandons the upstream exchange too.
+    req.on('close', () => {
+      if (!req.complete) upstreamReq.destroy();
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
+    req.pipe(upstreamReq);
+  }
+
+  /** Verifies a request; on refusal answers it and returns false. */
+  function admit(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): boolean {
+    if (req.method === 'OPTIONS') return true;
+    const verdict = verifySigV4(
+      { method: req.method ?? '', rawUrl: req.url ?? '/', headers: req.headers },
+      { lookupSecret: (id) => secrets.get(id), now: new Date() },
+    );
+    if (verdict.ok) return true;
+    sendError(req, res, corsAllowedOrigins, verdict, expectsContinue);
+    return false;
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    // Without listeners, an 'error' from a client that aborts would be thrown
+    // and end the process; the 'close' handlers in forward() clean up.
+    req.on('error', () => {});
+    res.on('error', () => {});
+    try {
+      if (!admit(req, res, expectsContinue)) return;
+      // Only a request that passed verification is invited to send its body.
+      if (expectsContinue) res.writeContinue();
+      forward(req, res);
+    } catch (err) {
+      // Never let one odd request take the development server down.
+      sendError(
+        req,
+        res,
+        corsAllowedOrigins,
+        {
+          status: 500,
+          code: 'InternalError',
+          message: `We encountered an internal error. Please try again. (${err instanceof Error ? err.message : String(err)})`,
+        },
+        expectsContinue,
+      );
+    }
+  }
+
+  const server = createServer();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res, false));
+  // With a 'checkContinue' listener Node no longer answers `Expect: 100-continue` itself.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  server.on('clientError', (_err: Error, socket: Socket) => {
+    // Malformed HTTP: answer 400 if the socket still can be written, else drop it.
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  // A wildcard listen address is not one a client can connect to; name loopback instead.
+  const reachable = address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '::1' : address.address;
+  const urlHost = reachable.includes(':') ? `[${reachable}]` : reachable;
+
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        for (const socket of sockets) socket.destroy();
+        agent.destroy();
+      }),
+  };
+}
