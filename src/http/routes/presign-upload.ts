@@ -50,14 +50,14 @@ export interface PresignUploadDeps {
 export function presignUploadRoutes(router: Router, deps: PresignUploadDeps): void {
   const path = '/darkroom/:appName/v1/images/presigned-urls';
   const jsonBody = express.json({ limit: maxPresignBodyBytes, strict: true });
-  router.post(path, requireOwnerAndJson, jsonBody, presignHandler(deps));
   // Every refusal, whichever check raised it, is counted once here with its code as the reason.
+  // (An error handler inside the route's own stack: Express skips other routes once an error is pending.)
   const countRefusal: ErrorRequestHandler = (error: unknown, _req, res, next) => {
     const label = typeof res.locals.appLabel === 'string' ? res.locals.appLabel : unknownAppLabel;
     deps.metrics.uploadUrlsRefused.inc({ app: label, reason: toDarkroomError(error).code });
     next(error);
   };
-  router.post(path, countRefusal);
+  router.post(path, requireOwnerAndJson, jsonBody, presignHandler(deps), countRefusal);
 }
 
 /** Runs before the body is read, so a missing header is reported before a bad body. */
