@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The Debian packages the test suite starts as real parts: redis-server, nginx (the CDN stand-in),
+# promtool (alert rules), chromium (the browser page). Installs the missing ones when it can
+# (root with apt-get); otherwise names them and fails, so no test is silently skipped.
+set -euo pipefail
+
+declare -A package_for=(
+  [redis-server]=redis-server
+  [nginx]=nginx-light
+  [promtool]=prometheus
+  [chromium]=chromium
+)
+
+missing=()
+for binary in "${!package_for[@]}"; do
+  if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$binary" ] && [ ! -x "/usr/bin/$binary" ]; then
+    missing+=("${package_for[$binary]}")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  exit 0
+fi
+
+echo "system-deps: the test suite needs these Debian packages: ${missing[*]}" >&2
+echo "system-deps: install them (sudo apt-get install ${missing[*]}) and run the tests again." >&2
+exit 1
