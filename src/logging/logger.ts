@@ -9,8 +9,6 @@ export const redactedPaths = [
   'uploadURL',
   '*.uploadURL',
   'data.uploadURL',
-  'url',
-  '*.url',
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-amz-security-token"]',
