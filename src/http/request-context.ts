@@ -12,7 +12,7 @@ const acceptableRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The request id of a request that went through `requestLogging`. */
 export function requestIdOf(req: IncomingMessage): string {
-  return String(req.id ?? '');
+  return typeof req.id === 'string' ? req.id : '';
 }
 
 export function requestLogging(logger: Logger): HttpLogger {
