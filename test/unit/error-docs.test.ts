@@ -5,7 +5,7 @@ import { errorCatalogue, errorCodes } from '../../src/core/errors.js';
 
 const readme = readFileSync('README.md', 'utf8');
 const documented = new Map(
-  [...readme.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| (.+) \|$/gm)].map((match) => [match[1], { status: Number(match[2]), meaning: match[3] }]),
+  [...readme.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| (.+) \|$/gm)].map((match) => [String(match[1]), { status: Number(match[2]), meaning: match[3] }]),
 );
 
 describe('README error table', () => {
