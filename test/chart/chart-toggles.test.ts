@@ -1,0 +1,285 @@
+/**
+ * What each value switches on and off, and the properties platform teams check first: the PDB only
+ * with more than one replica, monitoring objects only when the monitoring API is served, the
+ * `restricted` pod security profile, probes that never depend on dependencies, least-privilege RBAC,
+ * Redis as a Secret, and the Grafana dashboard ConfigMap.
+ */
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { only, root, template, type K8sObject } from './helm.js';
+
+const monitoring = ['monitoring.coreos.com/v1'];
+const allFeatures = 'charts/darkroom/ci/all-features-values.yaml';
+
+interface Container {
+  name: string;
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+  securityContext: Record<string, unknown>;
+  startupProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  livenessProbe: { httpGet: { path: string; port: string } };
+  lifecycle?: { preStop: { sleep?: { seconds: number }; exec?: { command: string[] } } };
+  volumeMounts: { name: string; mountPath: string }[];
+  ports: { name: string; containerPort: number }[];
+}
+interface PodSpec {
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes: { name: string; emptyDir?: unknown }[];
+  terminationGracePeriodSeconds: number;
+  topologySpreadConstraints: { topologyKey: string }[];
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+}
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+function podSpec(objects: K8sObject[]): PodSpec {
+  return (only(objects, 'Deployment').spec as { template: { spec: PodSpec } }).template.spec;
+}
+function container(objects: K8sObject[]): Container {
+  const [first] = podSpec(objects).containers;
+  if (!first) throw new Error('no container');
+  return first;
+}
+function envOf(objects: K8sObject[], name: string) {
+  return container(objects).env?.find((variable) => variable.name === name);
+}
+function rules(object: K8sObject): Rule[] {
+  return object.rules as Rule[];
+}
+const has = (objects: K8sObject[], kind: string) => objects.some((object) => object.kind === kind);
+
+describe('PodDisruptionBudget', () => {
+  it.each([
+    [['replicaCount=1'], false],
+    [['replicaCount=2'], true],
+    [['replicaCount=2', 'podDisruptionBudget.enabled=false'], false],
+    [['replicaCount=5', 'autoscaling.enabled=true', 'autoscaling.minReplicas=1'], false],
+    [['replicaCount=1', 'autoscaling.enabled=true', 'autoscaling.minReplicas=2'], true],
+  ])('with %j is rendered: %s', (set, expected) => {
+    expect(has(template({ set }), 'PodDisruptionBudget')).toBe(expected);
+  });
+
+  it('lets crash-looping pods be evicted and allows one disruption at a time', () => {
+    expect(only(template(), 'PodDisruptionBudget').spec).toMatchObject({ maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' });
+  });
+});
+
+describe('HorizontalPodAutoscaler', () => {
+  it('is autoscaling/v2 with a scale-down stabilisation window, and the Deployment then omits replicas', () => {
+    const objects = template({ set: ['autoscaling.enabled=true', 'autoscaling.minReplicas=3', 'autoscaling.maxReplicas=9'] });
+    const hpa = only(objects, 'HorizontalPodAutoscaler');
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec).toMatchObject({ minReplicas: 3, maxReplicas: 9, behavior: { scaleDown: { stabilizationWindowSeconds: 300 } } });
+    expect(only(objects, 'Deployment').spec).not.toHaveProperty('replicas');
+  });
+
+  it('is absent by default, and the Deployment sets replicas', () => {
+    const objects = template({ set: ['replicaCount=4'] });
+    expect(has(objects, 'HorizontalPodAutoscaler')).toBe(false);
+    expect(only(objects, 'Deployment').spec).toMatchObject({ replicas: 4 });
+  });
+});
+
+describe('monitoring objects', () => {
+  it('are not rendered when the cluster does not serve monitoring.coreos.com/v1', () => {
+    const objects = template();
+    expect(has(objects, 'ServiceMonitor')).toBe(false);
+    expect(has(objects, 'PrometheusRule')).toBe(false);
+  });
+
+  it('are rendered when it does, scraping the admin port with the selector labels', () => {
+    const objects = template({ apiVersions: monitoring, set: ['metrics.serviceMonitor.additionalLabels.release=kps'] });
+    const serviceMonitor = only(objects, 'ServiceMonitor');
+    expect(serviceMonitor.metadata.labels).toMatchObject({ release: 'kps' });
+    expect(serviceMonitor.spec).toMatchObject({
+      namespaceSelector: { matchNames: ['darkroom'] },
+      endpoints: [{ port: 'admin', path: '/metrics' }],
+    });
+    expect(has(objects, 'PrometheusRule')).toBe(true);
+  });
+
+  it('can each be switched off even when the API is served', () => {
+    const objects = template({ apiVersions: monitoring, set: ['metrics.serviceMonitor.enabled=false', 'metrics.prometheusRule.enabled=false'] });
+    expect(has(objects, 'ServiceMonitor')).toBe(false);
+    expect(has(objects, 'PrometheusRule')).toBe(false);
+  });
+});
+
+describe('Grafana dashboard ConfigMap', () => {
+  it('carries the sidecar label and exactly the dashboard JSON', () => {
+    const configMap = only(template(), 'ConfigMap', '-dashboard');
+    expect(configMap.metadata.labels).toMatchObject({ grafana_dashboard: '1' });
+    const shipped = (configMap.data as Record<string, string>)['darkroom.json'] ?? '';
+    expect(JSON.parse(shipped)).toEqual(JSON.parse(readFileSync(join(root, 'charts/darkroom/dashboards/darkroom.json'), 'utf8')));
+  });
+
+  it('follows the configured label, namespace and annotations, and can be switched off', () => {
+    const configMap = only(template({ valuesFiles: [allFeatures] }), 'ConfigMap', '-dashboard');
+    expect(configMap.metadata).toMatchObject({ namespace: 'monitoring', annotations: { grafana_folder: 'Platform' } });
+    expect(has(template({ set: ['metrics.dashboard.enabled=false'] }), 'ConfigMap')).toBe(false);
+  });
+});
+
+describe('Deployment', () => {
+  const objects = template();
+
+  it('meets the restricted Pod Security Standard with a read-only root filesystem', () => {
+    const pod = podSpec(objects);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.hostNetwork ?? false).toBe(false);
+    expect(pod.hostPID ?? false).toBe(false);
+    const securityContext = container(objects).securityContext;
+    expect(securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(securityContext).not.toHaveProperty('privileged', true);
+    expect((securityContext.capabilities as { add?: unknown }).add).toBeUndefined();
+    // Only emptyDir volumes (restricted forbids hostPath), and /tmp is writable.
+    expect(pod.volumes.every((volume) => volume.emptyDir !== undefined)).toBe(true);
+    expect(container(objects).volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+  });
+
+  it('probes liveness on the process only, readiness on /readyz, and starts with /healthz', () => {
+    const probed = container(objects);
+    expect(probed.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(probed.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(probed.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(probed.ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'admin', containerPort: 9090, protocol: 'TCP' },
+    ]);
+  });
+
+  it('pauses in preStop (native sleep from 1.30, exec before) within a grace period that covers the drain', () => {
+    const pod = podSpec(objects);
+    expect(container(objects).lifecycle?.preStop).toEqual({ sleep: { seconds: 10 } });
+    expect(container(template({ kubeVersion: '1.29.0' })).lifecycle?.preStop).toEqual({ exec: { command: ['sleep', '10'] } });
+    const drain = Number(envOf(objects, 'DARKROOM_DRAIN_TIMEOUT_SECONDS')?.value);
+    const delay = Number(envOf(objects, 'DARKROOM_SHUTDOWN_DELAY_SECONDS')?.value);
+    expect(drain).toBe(20);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(10 + delay + drain);
+  });
+
+  it('spreads replicas over zones and nodes', () => {
+    expect(podSpec(objects).topologySpreadConstraints.map((constraint) => constraint.topologyKey)).toEqual([
+      'topology.kubernetes.io/zone',
+      'kubernetes.io/hostname',
+    ]);
+  });
+
+  it('pins the image by digest when one is given, else by tag or appVersion', () => {
+    expect(container(objects)).toMatchObject({ image: 'darkroom:0.1.0' });
+    expect(container(template({ set: ['image.tag=1.2.3'] }))).toMatchObject({ image: 'darkroom:1.2.3' });
+    expect(container(template({ valuesFiles: [allFeatures] }))).toMatchObject({
+      image: 'registry.example.com/platform/darkroom@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+    });
+  });
+
+  it('watches the release namespace by default, or what config.watchNamespace says', () => {
+    expect(envOf(objects, 'DARKROOM_NAMESPACE')?.value).toBe('darkroom');
+    expect(envOf(template({ set: ['config.watchNamespace=*'] }), 'DARKROOM_NAMESPACE')?.value).toBe('*');
+  });
+});
+
+describe('Redis', () => {
+  it('is absent by default: no REDIS_URL, no Secret', () => {
+    const objects = template();
+    expect(envOf(objects, 'REDIS_URL')).toBeUndefined();
+    expect(has(objects, 'Secret')).toBe(false);
+  });
+
+  it('given as a URL, travels in a chart-made Secret, and a change rolls the pods', () => {
+    const objects = template({ set: ['redis.url=redis://:pw@redis:6379/0'] });
+    const secret = only(objects, 'Secret');
+    expect(Buffer.from((secret.data as Record<string, string>)['redis-url'] ?? '', 'base64').toString()).toBe('redis://:pw@redis:6379/0');
+    expect(envOf(objects, 'REDIS_URL')?.valueFrom?.secretKeyRef).toEqual({ name: secret.metadata.name, key: 'redis-url' });
+    const checksum = (objects: K8sObject[]) =>
+      (only(objects, 'Deployment').spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations['checksum/redis'];
+    expect(checksum(objects)).not.toBe(checksum(template({ set: ['redis.url=redis://:other@redis:6379/0'] })));
+  });
+
+  it('given as an existing Secret, is referenced and not created', () => {
+    const objects = template({ set: ['redis.existingSecret=shared-redis', 'redis.existingSecretKey=url'] });
+    expect(has(objects, 'Secret')).toBe(false);
+    expect(envOf(objects, 'REDIS_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'shared-redis', key: 'url' });
+  });
+});
+
+describe('RBAC', () => {
+  const allVerbs = (objects: K8sObject[]) =>
+    objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').flatMap((object) => rules(object));
+
+  it('reads DarkroomApps, patches only their status, and uses Leases in the release namespace', () => {
+    const objects = template();
+    expect(rules(only(objects, 'Role', '-config'))).toEqual([
+      { apiGroups: ['darkroom.dev'], resources: ['darkroomapps'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['darkroom.dev'], resources: ['darkroomapps/status'], verbs: ['patch'] },
+    ]);
+    const leader = only(objects, 'Role', '-leader');
+    expect(leader.metadata.namespace).toBe('darkroom');
+    expect(rules(leader)).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    expect(has(objects, 'ClusterRole')).toBe(false);
+  });
+
+  it('never grants wildcards, and reaches Secrets only by name, read-only', () => {
+    const objects = template({ valuesFiles: [allFeatures] });
+    for (const rule of allVerbs(objects)) {
+      expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
+      if (rule.resources.includes('secrets')) {
+        expect(rule.resourceNames).toEqual(['darkroom-storage-credentials']);
+        expect(rule.verbs).toEqual(['get', 'watch']);
+      }
+    }
+    expect(allVerbs(template()).some((rule) => rule.resources.includes('secrets'))).toBe(false);
+  });
+
+  it('uses a ClusterRole only when watching all namespaces, and a Role in the watched namespace otherwise', () => {
+    const cluster = template({ set: ['config.watchNamespace=*'] });
+    expect(only(cluster, 'ClusterRole').metadata.name).toBe('darkroom-darkroom-config');
+    expect(only(cluster, 'ClusterRoleBinding').subjects).toEqual([{ kind: 'ServiceAccount', name: 'darkroom', namespace: 'darkroom' }]);
+    const other = template({ set: ['config.watchNamespace=team-a'] });
+    expect(only(other, 'Role', '-config').metadata.namespace).toBe('team-a');
+    expect(only(other, 'RoleBinding', '-config').metadata.namespace).toBe('team-a');
+  });
+
+  it('can be left to the platform team (rbac.create=false, an existing ServiceAccount)', () => {
+    const objects = template({ set: ['rbac.create=false', 'serviceAccount.create=false', 'serviceAccount.name=preset'] });
+    expect(objects.filter((object) => /Role|ServiceAccount/.test(object.kind))).toEqual([]);
+    expect(podSpec(objects)).toMatchObject({ serviceAccountName: 'preset' });
+  });
+});
+
+describe('Service, Ingress and NetworkPolicy', () => {
+  it('the Service exposes the API and admin ports; the Ingress routes only to the API port', () => {
+    const objects = template({ valuesFiles: [allFeatures] });
+    expect((only(objects, 'Service').spec as { ports: { name: string }[] }).ports.map((port) => port.name)).toEqual(['http', 'admin']);
+    const paths = (only(objects, 'Ingress').spec as { rules: { http: { paths: { backend: { service: { port: unknown } } }[] } }[] }).rules.flatMap(
+      (rule) => rule.http.paths,
+    );
+    expect(paths.map((path) => path.backend.service.port)).toEqual([{ name: 'http' }]);
+  });
+
+  it('the NetworkPolicy denies by default and opens the admin port only to Prometheus peers', () => {
+    const policy = only(template({ valuesFiles: [allFeatures] }), 'NetworkPolicy').spec as {
+      policyTypes: string[];
+      ingress: { ports: { port: string }[]; from: unknown[] }[];
+      egress: { ports: { port: number }[] }[];
+    };
+    expect(policy.policyTypes).toEqual(['Ingress', 'Egress']);
+    const admin = policy.ingress.find((rule) => rule.ports.some((port) => port.port === 'admin'));
+    expect(admin?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    expect(policy.egress.flatMap((rule) => rule.ports.map((port) => port.port))).toEqual([53, 53, 443, 6443, 6379, 443]);
+    expect(has(template(), 'NetworkPolicy')).toBe(false);
+  });
+});
