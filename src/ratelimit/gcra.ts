@@ -18,10 +18,14 @@ export interface GcraOutcome {
 export function gcra(storedTatMs: number | undefined, nowMs: number, limit: RateLimit): GcraOutcome {
   const windowMs = limit.windowSeconds * 1000;
   const intervalMs = windowMs / limit.requests;
+  // A window rarely divides evenly by the limit (3 600 000 / 7 = 514.285714… ms), so N added
+  // intervals can land a few ULPs past the window and refuse the Nth request of a burst. This
+  // slack absorbs that rounding; under half a millisecond, it never moves a whole-ms boundary.
+  const slackMs = Math.min(intervalMs / 1000, 0.5);
   const tat = Math.max(storedTatMs ?? nowMs, nowMs);
   const newTat = tat + intervalMs;
   const allowAt = newTat - windowMs;
-  if (allowAt > nowMs) {
+  if (allowAt - nowMs > slackMs) {
     return {
       decision: {
         allowed: false,
@@ -36,7 +40,7 @@ export function gcra(storedTatMs: number | undefined, nowMs: number, limit: Rate
   return {
     decision: {
       allowed: true,
-      remaining: Math.floor((nowMs - allowAt) / intervalMs),
+      remaining: Math.floor((nowMs - allowAt + slackMs) / intervalMs),
       retryAfterSeconds: 0,
       resetSeconds: Math.ceil((newTat - nowMs) / 1000),
       limit,

@@ -3,10 +3,10 @@
  *
  * Presigned PUTs sign `content-type` and, when a length is given, `content-length` as well:
  * `getSignedUrl` signs only `host` unless told otherwise, which would let a client upload any
- * type or size under the URL. SDK errors are translated here, never above.
+ * type or size under the URL. URLs come from `S3Presigner`, which produces `getSignedUrl`'s exact
+ * URLs for a fraction of the CPU. SDK errors are translated here, never above.
  */
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
 import type {
@@ -17,33 +17,31 @@ import type {
   ReadOptions,
   StorageProvider,
 } from './storage-provider.js';
+import { S3Presigner } from './s3-presigner.js';
 
 export class S3StorageProvider implements StorageProvider {
+  readonly #presigner: S3Presigner;
+
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.#presigner = new S3Presigner(client, bucket);
+  }
 
   async presignUpload(request: PresignUploadRequest): Promise<PresignedUpload> {
     const headers: Record<string, string> = { 'Content-Type': request.contentType };
-    const signableHeaders = new Set(['content-type']);
-    if (request.contentLength !== undefined) {
-      headers['Content-Length'] = String(request.contentLength);
-      signableHeaders.add('content-length');
-    }
+    if (request.contentLength !== undefined) headers['Content-Length'] = String(request.contentLength);
     const signedAt = this.now();
     try {
-      const url = await getSignedUrl(
-        this.client,
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: request.key,
-          ContentType: request.contentType,
-          ContentLength: request.contentLength,
-        }),
-        { expiresIn: request.expiresInSeconds, signableHeaders, signingDate: new Date(signedAt) },
-      );
+      const url = await this.#presigner.presignPut({
+        key: request.key,
+        contentType: request.contentType,
+        contentLength: request.contentLength,
+        expiresInSeconds: request.expiresInSeconds,
+        signingDate: new Date(signedAt),
+      });
       return {
         url,
         method: 'PUT',
@@ -57,7 +55,8 @@ export class S3StorageProvider implements StorageProvider {
 
   async openRead(key: string, options: ReadOptions = {}): Promise<ObjectReadStream> {
     try {
-      const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      const range = options.range ? `bytes=${options.range.start}-${options.range.end ?? ''}` : undefined;
+      const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }), {
         abortSignal: options.signal,
       });
       if (!output.Body) throw darkroomError('STORAGE_UNAVAILABLE', { cause: new Error('GetObject returned no body') });

@@ -1,0 +1,326 @@
+/**
+ * The upload-authorisation path with Redis, against two baselines measured in the same run on the
+ * same Node: requests/s and p50/p99 at 32 connections, each server pinned to core 0 and the load
+ * generator (wrk, one thread) to core 1.
+ *
+ * - darkroom: the real process (`src/main.ts`), REDIS_URL set, production log level, one app with
+ *   a limit high enough never to refuse (owners vary too, as in real traffic).
+ * - baseline (a): a bare `node:http` server doing the same three things a typical implementation
+ *   does: parse and validate the JSON body, one Redis round trip (the same GCRA script), presign
+ *   with `getSignedUrl`.
+ * - baseline (b): the same bare server with darkroom's presigner (`S3Presigner`).
+ *
+ * Presigning is local CPU, so no S3 runs: the endpoint is a dummy loopback URL that is never called.
+ * Run: `npm run bench:upload` (about a minute). Needs `redis-server`, `wrk` and `taskset`.
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Redis } from 'ioredis';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { gcraScript, rateLimitKey } from '../src/ratelimit/redis-gcra-script.js';
+import { createS3Client } from '../src/storage/s3-client.js';
+import { S3Presigner } from '../src/storage/s3-presigner.js';
+import { startRedisServer } from '../test/support/redis-server.js';
+
+const connections = 32;
+const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
+const durationSeconds = Number(process.env.BENCH_DURATION_SECONDS ?? 5);
+// Servers are measured in interleaved rounds and each reports its median round, so that a burst of
+// unrelated load on the machine does not land on one server only.
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const owners = 5_000;
+const dummyS3Endpoint = 'http://127.0.0.1:9';
+const bucket = 'bench-bucket';
+const benchLimit = { requests: 1_000_000, windowSeconds: 1 };
+const root = fileURLToPath(new URL('..', import.meta.url));
+const credentialsEnv = { AWS_ACCESS_KEY_ID: 'AKIDBENCHMARK', AWS_SECRET_ACCESS_KEY: 'bench-secret-key', AWS_REGION: 'us-east-1' };
+
+interface Result {
+  readonly name: string;
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  readonly non2xx: number;
+}
+
+// ---- baseline servers (run in a child process: `--serve a|b <port> <redisUrl>`) ----
+
+const bodySchema = z
+  .object({ file: z.string().min(1).max(1024), contentType: z.string().min(1).max(255).optional(), size: z.number().int().min(1).optional() })
+  .strict();
+
+async function serveBaseline(variant: 'a' | 'b', port: number, redisUrl: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  redis.defineCommand('gcra', { numberOfKeys: 1, lua: gcraScript });
+  const runGcra = (redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>).gcra!.bind(redis);
+  const client = createS3Client({ region: 'us-east-1', endpoint: dummyS3Endpoint, forcePathStyle: true });
+  const presigner = new S3Presigner(client, bucket);
+  const send = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse, raw: string) => {
+    const owner = req.headers['x-owner-id'];
+    if (typeof owner !== 'string' || owner === '') return send(res, 400, { error: 'MISSING_OWNER_ID' });
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return send(res, 400, { error: 'INVALID_JSON' });
+    }
+    const body = bodySchema.safeParse(json);
+    if (!body.success) return send(res, 400, { error: 'INVALID_BODY' });
+    const [allowed] = await runGcra(rateLimitKey('bench', owner), benchLimit.requests, benchLimit.windowSeconds, '');
+    if (allowed !== 1) return send(res, 429, { error: 'RATE_LIMITED' });
+    const key = `apps/bench/${owner}/${crypto.randomUUID()}-${body.data.file}`;
+    const contentType = body.data.contentType ?? 'image/png';
+    const signingDate = new Date();
+    const url =
+      variant === 'a'
+        ? await getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: contentType, ContentLength: body.data.size }), {
+            expiresIn: 900,
+            signableHeaders: new Set(['content-type', 'content-length']),
+            signingDate,
+          })
+        : await presigner.presignPut({ key, contentType, contentLength: body.data.size, expiresInSeconds: 900, signingDate });
+    send(res, 200, { success: true, data: { uploadURL: url, key, method: 'PUT', headers: { 'Content-Type': contentType } } });
+  };
+  const server = createHttpServer((req, res) => {
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (raw += chunk));
+    req.on('end', () => {
+      handle(req, res, raw).catch(() => send(res, 500, { error: 'INTERNAL_ERROR' }));
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  process.stdout.write('listening\n');
+}
+
+// ---- the driver ----
+
+async function freePort(): Promise<number> {
+  const server = createNetServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
+    try {
+      await fetch(url, { method: 'GET' });
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${url} did not answer within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** Starts a TypeScript entry point on core 0 with the same Node as this process. */
+function spawnPinned(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const wrkScript = `
+local counter = 0
+local owners = tonumber(os.getenv("BENCH_OWNERS") or "5000")
+local body = '{"file":"photo.png","contentType":"image/png","size":123456}'
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", nil, { ["Content-Type"] = "application/json", ["X-Owner-Id"] = "owner-" .. (counter % owners) }, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests":%d,"durationUs":%d,"p50Us":%d,"p99Us":%d,"errors":%d,"non2xx":%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+`;
+
+async function runWrk(scriptPath: string, url: string, seconds: number): Promise<Omit<Result, 'name'>> {
+  const child = spawn('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', scriptPath, url], {
+    env: { ...process.env, BENCH_OWNERS: String(owners) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await once(child, 'exit');
+  const line = output.split('\n').find((text) => text.startsWith('RESULT '));
+  if (!line) throw new Error(`wrk printed no result:\n${output}`);
+  const raw = JSON.parse(line.slice('RESULT '.length)) as { requests: number; durationUs: number; p50Us: number; p99Us: number; errors: number; non2xx: number };
+  return {
+    requestsPerSecond: raw.requests / (raw.durationUs / 1e6),
+    p50Ms: raw.p50Us / 1000,
+    p99Ms: raw.p99Us / 1000,
+    errors: raw.errors,
+    non2xx: raw.non2xx,
+  };
+}
+
+function describe(result: Result): string {
+  return (
+    `${result.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms` +
+    ` (errors ${result.errors}, non-2xx ${result.non2xx})`
+  );
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+/** Warms every target up, then measures them in interleaved rounds; the median round of each. */
+async function measureAll(scriptPath: string, targets: { name: string; url: string }[]): Promise<Result[]> {
+  for (const target of targets) await runWrk(scriptPath, target.url, warmupSeconds);
+  const runs = new Map<string, Result[]>(targets.map((target) => [target.name, []]));
+  for (let round = 1; round <= rounds; round++) {
+    for (const target of targets) {
+      const result = { name: target.name, ...(await runWrk(scriptPath, target.url, durationSeconds)) };
+      process.stderr.write(`round ${round}/${rounds} ${describe(result)}\n`);
+      runs.get(target.name)!.push(result);
+    }
+  }
+  return targets.map((target) => {
+    const results = runs.get(target.name)!;
+    return {
+      name: target.name,
+      requestsPerSecond: median(results.map((result) => result.requestsPerSecond)),
+      p50Ms: median(results.map((result) => result.p50Ms)),
+      p99Ms: median(results.map((result) => result.p99Ms)),
+      errors: results.reduce((sum, result) => sum + result.errors, 0),
+      non2xx: results.reduce((sum, result) => sum + result.non2xx, 0),
+    };
+  });
+}
+
+function requireTools(): void {
+  for (const [tool, args] of [
+    ['wrk', ['--version']],
+    ['taskset', ['--version']],
+    ['redis-server', ['--version']],
+  ] as const) {
+    const probe = spawnSync(tool, [...args]);
+    if (probe.error) throw new Error(`${tool} is needed for this bench (Debian package: ${tool === 'taskset' ? 'util-linux' : tool})`);
+  }
+}
+
+async function main(): Promise<void> {
+  requireTools();
+  const dir = await mkdtemp(join(tmpdir(), 'darkroom-bench-'));
+  const redis = await startRedisServer();
+  const children: ChildProcess[] = [];
+  try {
+    const scriptPath = join(dir, 'presign.lua');
+    await writeFile(scriptPath, wrkScript);
+    const appsFile = join(dir, 'apps.yaml');
+    await writeFile(
+      appsFile,
+      [
+        'apiVersion: darkroom.dev/v1alpha1',
+        'kind: DarkroomApp',
+        'metadata: {name: bench}',
+        'spec:',
+        '  allowPublicUpload: true',
+        `  storage: {provider: s3, bucket: ${bucket}}`,
+        `  rateLimit: {requests: ${benchLimit.requests}, windowSeconds: ${benchLimit.windowSeconds}}`,
+        '',
+      ].join('\n'),
+    );
+    const path = '/darkroom/bench/v1/images/presigned-urls';
+
+    // All three servers stay up (pinned to core 0, idle while another is measured).
+    const darkroomPort = await freePort();
+    const darkroom = spawnPinned(['src/main.ts'], {
+      ...credentialsEnv,
+      PORT: String(darkroomPort),
+      ADMIN_PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      DARKROOM_APPS_FILE: appsFile,
+      DARKROOM_S3_ENDPOINT: dummyS3Endpoint,
+      DARKROOM_PUBLIC_BASE_URL: 'https://img.example.test',
+      REDIS_URL: redis.url,
+      LOG_LEVEL: 'info',
+    });
+    children.push(darkroom);
+    const targets = [{ name: 'darkroom', url: `http://127.0.0.1:${darkroomPort}${path}` }];
+    await waitForHttp(`http://127.0.0.1:${darkroomPort}/readyz`, darkroom);
+    for (const variant of ['a', 'b'] as const) {
+      const port = await freePort();
+      const baseline = spawnPinned(['bench/upload-authorisation.ts', '--serve', variant, String(port), redis.url], credentialsEnv);
+      children.push(baseline);
+      await waitForHttp(`http://127.0.0.1:${port}/`, baseline);
+      const name = variant === 'a' ? 'baseline (a): node:http + getSignedUrl' : 'baseline (b): node:http + darkroom signer';
+      targets.push({ name, url: `http://127.0.0.1:${port}${path}` });
+    }
+    const results = await measureAll(scriptPath, targets);
+    printSummary(results);
+  } finally {
+    await Promise.all(children.map(stop));
+    await redis.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function printSummary(results: Result[]): void {
+  const [darkroom, a, b] = results as [Result, Result, Result];
+  const ratioA = darkroom.requestsPerSecond / a.requestsPerSecond;
+  const ratioB = darkroom.requestsPerSecond / b.requestsPerSecond;
+  const row = (result: Result) =>
+    `| ${result.name} | ${result.requestsPerSecond.toFixed(0)} | ${result.p50Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} |`;
+  const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const lines = [
+    '',
+    `Upload authorisation (POST presigned-urls, Redis limit, S3 presign), Node ${process.versions.node},`,
+    `${connections} connections, server on core 0, wrk on core 1; median of ${rounds} interleaved ${durationSeconds} s rounds after a ${warmupSeconds} s warm-up:`,
+    '',
+    '| server | req/s | p50 ms | p99 ms |',
+    '| --- | ---: | ---: | ---: |',
+    ...results.map(row),
+    '',
+    `darkroom / baseline (a): ${ratioA.toFixed(2)}× (target ≥ 2.5×: ${verdict(ratioA >= 2.5)})`,
+    `darkroom / baseline (b): ${(ratioB * 100).toFixed(0)} % (target ≥ 70 %: ${verdict(ratioB >= 0.7)})`,
+    `darkroom p99: ${darkroom.p99Ms.toFixed(2)} ms (target ≤ 10 ms: ${verdict(darkroom.p99Ms <= 10)})`,
+    ...(results.some((result) => result.errors > 0 || result.non2xx > 0)
+      ? [`warning: errors or non-2xx answers: ${results.map((result) => `${result.name} ${result.errors}/${result.non2xx}`).join(', ')}`]
+      : []),
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+}
+
+if (process.argv[2] === '--serve') {
+  const variant = process.argv[3] === 'b' ? 'b' : 'a';
+  await serveBaseline(variant, Number(process.argv[4]), String(process.argv[5]));
+} else {
+  await main();
+}

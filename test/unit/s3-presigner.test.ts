@@ -1,0 +1,137 @@
+/**
+ * The fast presigner must produce exactly the URL `getSignedUrl` produces for the same inputs:
+ * byte for byte, over awkward keys, with and without a length, any expiry, any signing date, with
+ * and without a session token, path-style endpoints and AWS virtual-hosted buckets.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createS3Client, type S3ClientOptions } from '../../src/storage/s3-client.js';
+import { S3Presigner, type PresignPutInput } from '../../src/storage/s3-presigner.js';
+
+const staticCredentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
+const sessionCredentials = { ...staticCredentials, sessionToken: 'FwoGZXIvYXdzE+/session=token&with%odd/chars' };
+
+const awkwardKeys = [
+  'apps/demo/owner/0193a1b2-photo.jpg',
+  'a key with spaces/and+plus&amp=eq?q#hash.png',
+  "quotes'and(parens)*star!bang.webp",
+  'ünïcödé/日本語/😀.gif',
+  'percent%20already%2Fencoded.jpg',
+  'double//slash/trailing/',
+  '~tilde-_.dot',
+  'semi;colon,comma:colon@at$dollar.avif',
+];
+
+function presigner(options: Partial<S3ClientOptions>, bucket = 'test-bucket'): S3Presigner {
+  const client = createS3Client({
+    region: 'eu-west-1',
+    endpoint: undefined,
+    forcePathStyle: undefined,
+    credentials: staticCredentials,
+    ...options,
+  });
+  return new S3Presigner(client, bucket);
+}
+
+async function expectIdentical(signer: S3Presigner, input: PresignPutInput): Promise<string> {
+  const fast = await signer.presignPut(input);
+  const reference = await signer.presignPutWithSdk(input);
+  expect(fast).toBe(reference);
+  return fast;
+}
+
+const baseInput: PresignPutInput = {
+  key: 'apps/demo/photo.jpg',
+  contentType: 'image/jpeg',
+  contentLength: 12_345,
+  expiresInSeconds: 900,
+  signingDate: new Date('2026-11-25T12:34:56.789Z'),
+};
+
+describe('S3Presigner', () => {
+  const setups: [string, Partial<S3ClientOptions>, string][] = [
+    ['a path-style endpoint with a port', { endpoint: 'http://127.0.0.1:9000' }, 'test-bucket'],
+    ['an https path-style endpoint', { endpoint: 'https://minio.internal.example', region: 'us-east-1' }, 'uploads'],
+    ['AWS, virtual-hosted', {}, 'my-bucket'],
+    ['AWS, a bucket with dots', { region: 'us-east-1' }, 'images.example.com'],
+    ['AWS, forced path style', { forcePathStyle: true, region: 'ap-southeast-2' }, 'my-bucket'],
+    ['a session token', { endpoint: 'http://127.0.0.1:9000', credentials: sessionCredentials }, 'test-bucket'],
+  ];
+
+  for (const [name, options, bucket] of setups) {
+    it(`matches getSignedUrl for awkward keys with ${name}`, async () => {
+      const signer = presigner(options, bucket);
+      expect(await signer.usesTemplate()).toBe(true);
+      for (const key of awkwardKeys) {
+        const url = await expectIdentical(signer, { ...baseInput, key });
+        expect(url).toContain('X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost');
+        await expectIdentical(signer, { ...baseInput, key, contentLength: undefined });
+      }
+    });
+  }
+
+  it('signs the session token, content type and length into the URL', async () => {
+    const url = new URL(await expectIdentical(presigner({ credentials: sessionCredentials }), baseInput));
+    expect(url.searchParams.get('X-Amz-Security-Token')).toBe(sessionCredentials.sessionToken);
+    expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
+    expect(url.searchParams.get('X-Amz-Date')).toBe('20261125T123456Z');
+    expect(url.searchParams.get('X-Amz-Credential')).toBe('AKIDEXAMPLE/20261125/eu-west-1/s3/aws4_request');
+    expect(url.searchParams.get('x-id')).toBe('PutObject');
+  });
+
+  it('gives a different signature for a different content type or length', async () => {
+    const signer = presigner({ endpoint: 'http://127.0.0.1:9000' });
+    const signature = async (input: PresignPutInput) => new URL(await signer.presignPut(input)).searchParams.get('X-Amz-Signature');
+    const base = await signature(baseInput);
+    expect(await signature({ ...baseInput, contentType: 'image/png' })).not.toBe(base);
+    expect(await signature({ ...baseInput, contentLength: 12_346 })).not.toBe(base);
+  });
+
+  it('matches getSignedUrl for any key, type, length, expiry and date (property)', async () => {
+    const pathStyle = presigner({ endpoint: 'http://127.0.0.1:9000', credentials: sessionCredentials });
+    const virtualHosted = presigner({}, 'bucket-1');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }),
+        fc.constantFrom('image/jpeg', 'image/png', 'image/webp', 'image/svg+xml; charset=utf-8'),
+        fc.option(fc.integer({ min: 1, max: 50 * 1024 * 1024 }), { nil: undefined }),
+        fc.integer({ min: 1, max: 604_800 }),
+        fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T23:59:59Z'), noInvalidDate: true }),
+        fc.boolean(),
+        async (key, contentType, contentLength, expiresInSeconds, signingDate, useVirtualHosted) => {
+          const signer = useVirtualHosted ? virtualHosted : pathStyle;
+          const input = { key, contentType, contentLength, expiresInSeconds, signingDate };
+          expect(await signer.presignPut(input)).toBe(await signer.presignPutWithSdk(input));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('re-resolves credentials that are close to expiry', async () => {
+    let calls = 0;
+    const client = createS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: undefined });
+    // Each resolution hands out a new key that expires within the refresh margin, so none is reused.
+    client.config.credentials = async () => {
+      calls += 1;
+      return { accessKeyId: `AKID${calls}`, secretAccessKey: 'secret', expiration: new Date(Date.now() + 60_000) };
+    };
+    const signer = new S3Presigner(client, 'test-bucket');
+    const first = new URL(await signer.presignPut(baseInput)).searchParams.get('X-Amz-Credential');
+    const second = new URL(await signer.presignPut(baseInput)).searchParams.get('X-Amz-Credential');
+    expect(first).not.toBe(second);
+  });
+
+  it('reuses long-lived credentials without asking the provider again', async () => {
+    let calls = 0;
+    const client = createS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: undefined });
+    client.config.credentials = async () => {
+      calls += 1;
+      return { ...staticCredentials, expiration: new Date(Date.now() + 3_600_000) };
+    };
+    const signer = new S3Presigner(client, 'test-bucket');
+    for (let i = 0; i < 20; i++) await signer.presignPut(baseInput);
+    expect(calls).toBe(1);
+  });
+});
