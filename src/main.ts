@@ -17,10 +17,23 @@ async function main(): Promise<void> {
     throw error;
   }
   const darkroom = await startDarkroom(settings);
+  let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      // A second signal (an impatient operator's Ctrl-C) skips the drain.
+      if (stopping) {
+        darkroom.logger.warn({ signal }, 'second signal: exiting without waiting for the drain');
+        process.exit(1);
+      }
+      stopping = true;
       darkroom.logger.info({ signal }, 'shutting down');
-      void darkroom.close().then(() => process.exit(0));
+      darkroom.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          darkroom.logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
     });
   }
 }

@@ -2,6 +2,7 @@
  * A config source delivers whole snapshots of the apps it knows. Implementations: a YAML file of
  * DarkroomApp documents (`sources/file-source.ts`) and, in a cluster, the Kubernetes watch.
  */
+import type { SecretCredentialsLookup } from '../storage/credentials.js';
 import type { AppSnapshot } from './app-registry.js';
 
 export interface ConfigSource {
@@ -14,4 +15,6 @@ export interface ConfigSource {
   start(deliver: (snapshot: AppSnapshot) => void): Promise<void>;
   /** Stops watching; no snapshot is delivered after it resolves. */
   stop(): Promise<void>;
+  /** Credentials Secrets the source reads (the Kubernetes source); absent for a file. */
+  readonly secrets?: SecretCredentialsLookup;
 }

@@ -71,12 +71,46 @@ const storageSchema = z
     /** Secret with credentials; absent means the pod's ambient identity (IRSA, workload identity). */
     credentialsSecretRef: secretRefSchema.optional(),
   })
+  .strict()
+  // Cross-field rule, mirrored by a CEL rule in the CRD: path-style addressing is an S3 notion.
+  .refine((storage) => storage.provider === 's3' || storage.forcePathStyle === undefined, {
+    message: 'forcePathStyle applies to the s3 provider only',
+    path: ['forcePathStyle'],
+  });
+
+/** Default CDN time to response headers, in ms (`cdn.timeoutMs`). */
+export const defaultCdnTimeoutMs = 1_000;
+
+const cdnBreakerSchema = z
+  .object({
+    /**
+     * Failure share (timeouts, connection errors, 5xx) in the rolling window above which the
+     * breaker opens, in percent. Default 50; 1 to 99 (opossum compares with a strict `>`).
+     */
+    errorThresholdPercentage: z.number().int().min(1).max(99).default(50),
+    /**
+     * CDN requests the rolling window must hold before the breaker may open, so that one early
+     * failure in a quiet window does not open it. Default 20; 1 to 10000.
+     */
+    volumeThreshold: z.number().int().min(1).max(10_000).default(20),
+    /** Seconds an open breaker waits before letting one trial request through. Default 10; 1 to 3600. */
+    resetTimeoutSeconds: z.number().int().min(1).max(3_600).default(10),
+    /** Length of the rolling statistics window in seconds (10 buckets). Default 10; 1 to 3600. */
+    rollingWindowSeconds: z.number().int().min(1).max(3_600).default(10),
+  })
   .strict();
 
 const cdnSchema = z
   .object({
-    /** CDN base URL in front of the bucket (e.g. a CloudFront distribution). */
+    /**
+     * CDN base URL in front of the bucket (e.g. a CloudFront distribution); the object at
+     * `{prefix}{key}` is fetched from `{url}/{prefix}{key}`, each path segment percent-encoded.
+     */
     url: httpUrlSchema,
+    /** Time the CDN has to send response headers, in ms; the request is cancelled after it. Default 1000; 50 to 30000. */
+    timeoutMs: z.number().int().min(50).max(30_000).default(defaultCdnTimeoutMs),
+    /** The CDN circuit breaker (one per app and CDN URL). */
+    breaker: cdnBreakerSchema.default(() => cdnBreakerSchema.parse({})),
   })
   .strict();
 

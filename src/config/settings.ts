@@ -18,6 +18,18 @@ const optionalText = z
   .transform((value) => (value === '' ? undefined : value))
   .optional();
 
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** Settings whose value may hold a secret: a problem with one never echoes the value. */
+const secretSettings = new Set(['REDIS_URL']);
+
 const settingsSchema = z
   .object({
     /** Port of the public API (uploads, reads, /healthz, /readyz). Default 8080; 0 picks a free port. */
@@ -43,6 +55,57 @@ const settingsSchema = z
         .transform((value) => value.replace(/\/+$/, ''))
         .optional(),
     ),
+    /**
+     * The try-it page at `/` (upload an image from a browser through a presigned URL): `on` or
+     * `off`. Default off; `npm run dev` turns it on. Meant for development, not production.
+     */
+    DARKROOM_DEMO_PAGE: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }).default('off'),
+    /** Redis for rate limits shared by all replicas (`redis://` or `rediss://` for TLS, auth in the URL). Unset: in-memory, per replica. */
+    REDIS_URL: optionalText.pipe(
+      z
+        .string()
+        .refine(isRedisUrl, 'must be a redis:// or rediss:// URL such as redis://:password@redis:6379/0')
+        .optional(),
+    ),
+    /** What uploads get while Redis is unreachable: `memory` (limit per replica, default) or `closed` (refuse with 503). */
+    DARKROOM_RATELIMIT_REDIS_FAILURE_MODE: z.enum(['memory', 'closed'], { error: 'must be "memory" or "closed"' }).default('memory'),
+    /** Longest wait for one rate-limit decision from Redis, in ms, before the failure mode applies. Default 30. */
+    DARKROOM_RATELIMIT_REDIS_TIMEOUT_MS: z.coerce
+      .number({ error: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(1, 'must be from 1 to 5000')
+      .max(5000, 'must be from 1 to 5000')
+      .default(30),
+    /** Longest wait for in-flight requests after SIGTERM, in seconds; the rest are then cut. Default 20. */
+    DARKROOM_DRAIN_TIMEOUT_SECONDS: z.coerce
+      .number({ error: 'must be a number of seconds' })
+      .positive('must be above 0')
+      .max(600, 'must be at most 600')
+      .default(20),
+    /**
+     * Seconds between failing readiness and closing the listener on SIGTERM, so that endpoints and
+     * load balancers stop sending new requests first. Default 0: the Helm chart's preStop sleep waits.
+     */
+    DARKROOM_SHUTDOWN_DELAY_SECONDS: z.coerce
+      .number({ error: 'must be a number of seconds' })
+      .min(0, 'must be from 0 to 120')
+      .max(120, 'must be from 0 to 120')
+      .default(0),
+    /**
+     * Where to watch DarkroomApps when DARKROOM_APPS_FILE is unset: a namespace, or `*` for all.
+     * Default: the pod's own namespace (POD_NAMESPACE, else the service-account namespace file).
+     */
+    DARKROOM_NAMESPACE: optionalText.pipe(
+      z
+        .string()
+        .regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/, 'must be a namespace name or "*" for all namespaces')
+        .max(63, 'must be at most 63 characters')
+        .optional(),
+    ),
+    /** The pod's namespace (downward API); where the status-writer Lease lives. */
+    POD_NAMESPACE: optionalText,
+    /** The pod's name (downward API): this replica's identity in the Lease. Default: the host name. */
+    POD_NAME: optionalText,
     /** pino log level. Default info. */
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -61,6 +124,24 @@ export interface Settings {
   readonly s3DefaultEndpoint: string | undefined;
   readonly defaultPublicBaseURL: string | undefined;
   readonly logLevel: string;
+  /** Longest wait for in-flight requests on shutdown, in ms (`DARKROOM_DRAIN_TIMEOUT_SECONDS`). */
+  readonly drainTimeoutMs: number;
+  /** Pause between failing readiness and closing the listener on shutdown, in ms (`DARKROOM_SHUTDOWN_DELAY_SECONDS`). */
+  readonly shutdownDelayMs: number;
+  /** Redis URL for shared rate limits (may hold a password: never log it); undefined means in-memory. */
+  readonly redisUrl: string | undefined;
+  /** `memory`: per-replica limits while Redis is unreachable; `closed`: uploads refused with 503. */
+  readonly rateLimitRedisFailureMode: 'memory' | 'closed';
+  /** Rate-limit command timeout in ms. */
+  readonly rateLimitRedisTimeoutMs: number;
+  /** Whether the try-it page is served at `/` (`DARKROOM_DEMO_PAGE=on`). Default false. */
+  readonly demoPage: boolean;
+  /** `DARKROOM_NAMESPACE`: a namespace, `*` for all, undefined for the pod's own. */
+  readonly watchNamespace: string | undefined;
+  /** `POD_NAMESPACE`, when set. */
+  readonly podNamespace: string | undefined;
+  /** `POD_NAME`, when set. */
+  readonly podName: string | undefined;
 }
 
 /** Thrown with every problem at once, so an operator fixes them all in one go. */
@@ -78,7 +159,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     throw new SettingsError(
       result.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? 'environment');
-        const raw = env[name];
+        const raw = secretSettings.has(name) ? undefined : env[name];
         return `${name}: ${issue.message}${raw === undefined ? '' : ` (got ${JSON.stringify(raw)})`}`;
       }),
     );
@@ -92,5 +173,14 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     s3DefaultEndpoint: value.DARKROOM_S3_ENDPOINT,
     defaultPublicBaseURL: value.DARKROOM_PUBLIC_BASE_URL,
     logLevel: value.LOG_LEVEL,
+    drainTimeoutMs: Math.round(value.DARKROOM_DRAIN_TIMEOUT_SECONDS * 1000),
+    shutdownDelayMs: Math.round(value.DARKROOM_SHUTDOWN_DELAY_SECONDS * 1000),
+    redisUrl: value.REDIS_URL,
+    rateLimitRedisFailureMode: value.DARKROOM_RATELIMIT_REDIS_FAILURE_MODE,
+    rateLimitRedisTimeoutMs: value.DARKROOM_RATELIMIT_REDIS_TIMEOUT_MS,
+    demoPage: value.DARKROOM_DEMO_PAGE === 'on',
+    watchNamespace: value.DARKROOM_NAMESPACE,
+    podNamespace: value.POD_NAMESPACE,
+    podName: value.POD_NAME,
   });
 }

@@ -73,11 +73,8 @@ export function secretProblems(provider: DarkroomAppSpec['storage']['provider'],
   const missing = requiredSecretKeys[provider].filter((key) => !data[key]);
   if (missing.length > 0) return [`missing key${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`];
   if (provider === 'gcs') {
-    try {
-      gcsCredentialsFromSecret(data);
-    } catch (error) {
-      return [error instanceof Error ? error.message : String(error)];
-    }
+    const parsed = parseServiceAccountKey(data.serviceAccountKey!);
+    if (typeof parsed === 'string') return [parsed];
   }
   return [];
 }
@@ -95,16 +92,20 @@ export function s3CredentialsFromSecret(data: SecretData): S3SecretCredentials {
 
 /** GCS credentials from Secret data (`serviceAccountKey` JSON); throws APP_CONFIG_INVALID. */
 export function gcsCredentialsFromSecret(data: SecretData): GcsSecretCredentials {
-  const text = data.serviceAccountKey;
-  const fail = (why: string) => darkroomError('APP_CONFIG_INVALID', { message: `The credentials Secret is unusable: ${why}.` });
-  if (!text) throw fail('missing key serviceAccountKey');
+  const parsed = data.serviceAccountKey ? parseServiceAccountKey(data.serviceAccountKey) : 'missing key serviceAccountKey';
+  if (typeof parsed === 'string') throw darkroomError('APP_CONFIG_INVALID', { message: `The credentials Secret is unusable: ${parsed}.` });
+  return parsed;
+}
+
+/** The key's credentials, or what is wrong with it (never quoting it). */
+function parseServiceAccountKey(text: string): GcsSecretCredentials | string {
   let key: unknown;
   try {
     key = JSON.parse(text);
   } catch {
-    throw fail('serviceAccountKey is not JSON');
+    return 'serviceAccountKey is not JSON';
   }
   const { client_email, private_key, project_id } = (key ?? {}) as Record<string, unknown>;
-  if (typeof client_email !== 'string' || typeof private_key !== 'string') throw fail('serviceAccountKey lacks client_email or private_key');
+  if (typeof client_email !== 'string' || typeof private_key !== 'string') return 'serviceAccountKey lacks client_email or private_key';
   return { client_email, private_key, ...(typeof project_id === 'string' ? { project_id } : {}) };
 }

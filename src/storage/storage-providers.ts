@@ -6,18 +6,28 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { DarkroomApp, DarkroomAppSpec } from '../config/darkroom-app.js';
 import { darkroomError } from '../core/errors.js';
+import type { SecretCredentialsLookup } from './credentials.js';
 import type { StorageProvider } from './storage-provider.js';
 
 /** Settings shared by every app's provider. */
 export interface StorageDefaults {
   /** Endpoint for S3 apps that name none (`DARKROOM_S3_ENDPOINT`). */
   readonly s3Endpoint: string | undefined;
+  /** Credentials Secrets read by the Kubernetes source; absent outside a cluster. */
+  readonly secrets?: SecretCredentialsLookup | undefined;
+}
+
+/** Per-app facts a builder may need beyond the storage spec. */
+export interface StorageBuildContext {
+  /** The app's namespace (where its `credentialsSecretRef` Secret lives); undefined from a file. */
+  readonly namespace: string | undefined;
 }
 
 /** Builds the provider for one app's storage spec. */
 export type StorageProviderBuilder = (
   storage: DarkroomAppSpec['storage'],
   defaults: StorageDefaults,
+  context: StorageBuildContext,
 ) => StorageProvider;
 
 /** Gives each app its storage provider. */
@@ -26,7 +36,10 @@ export interface StorageProviders {
 }
 
 export class CachedStorageProviders implements StorageProviders {
-  readonly #cache = new Map<string, { storage: DarkroomAppSpec['storage']; provider: StorageProvider }>();
+  readonly #cache = new Map<
+    string,
+    { storage: DarkroomAppSpec['storage']; namespace: string | undefined; secretVersion: string | undefined; provider: StorageProvider }
+  >();
 
   constructor(
     private readonly builders: Readonly<Partial<Record<DarkroomAppSpec['storage']['provider'], StorageProviderBuilder>>>,
@@ -36,16 +49,22 @@ export class CachedStorageProviders implements StorageProviders {
   forApp(app: DarkroomApp): StorageProvider {
     const name = app.metadata.name;
     const storage = app.spec.storage;
+    const namespace = app.metadata.namespace;
+    // A rotated credentials Secret (new resourceVersion) rebuilds the provider with the new keys.
+    const secretRef = storage.credentialsSecretRef;
+    const secretVersion = secretRef && namespace !== undefined ? this.defaults.secrets?.version(namespace, secretRef.name) : undefined;
     const cached = this.#cache.get(name);
-    if (cached && isDeepStrictEqual(cached.storage, storage)) return cached.provider;
+    if (cached && cached.namespace === namespace && cached.secretVersion === secretVersion && isDeepStrictEqual(cached.storage, storage)) {
+      return cached.provider;
+    }
     const builder = this.builders[storage.provider];
     if (!builder) {
       throw darkroomError('APP_CONFIG_INVALID', {
         message: `Storage provider "${storage.provider}" is not available in this darkroom build.`,
       });
     }
-    const provider = builder(storage, this.defaults);
-    this.#cache.set(name, { storage, provider });
+    const provider = builder(storage, this.defaults, { namespace });
+    this.#cache.set(name, { storage, namespace, secretVersion, provider });
     return provider;
   }
 

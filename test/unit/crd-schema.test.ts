@@ -1,0 +1,193 @@
+/**
+ * The CRD that ships (crds/darkroomapp.yaml) and the zod schema darkroom applies agree: every
+ * example and fixture document gets the same verdict from both, at every numeric bound, and both
+ * know the same spec fields. The CRD side is evaluated the way the API server does it: defaults
+ * applied, the structural OpenAPI schema checked (unknown fields rejected, as `kubectl apply`'s
+ * default strict field validation does), then the CEL `x-kubernetes-validations` rules evaluated.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { evaluate } from '@marcbachmann/cel-js';
+import { Ajv } from 'ajv';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { darkroomAppSpecSchema, parseDarkroomApp } from '../../src/config/darkroom-app.js';
+
+type Schema = {
+  type?: string;
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  required?: string[];
+  description?: string;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  'x-kubernetes-validations'?: { rule: string; message: string }[];
+  [key: string]: unknown;
+};
+
+const crd = parseYaml(readFileSync('crds/darkroomapp.yaml', 'utf8')) as {
+  spec: { versions: { name: string; storage: boolean; schema: { openAPIV3Schema: Schema } }[] };
+};
+const version = crd.spec.versions.find((candidate) => candidate.storage)!;
+const openApi = version.schema.openAPIV3Schema;
+
+/** The OpenAPI schema as JSON Schema for ajv: unknown fields rejected except in metadata. */
+function toJsonSchema(schema: Schema, path: string): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key.startsWith('x-kubernetes-') || key === 'format') continue;
+    if (key === 'properties') {
+      result.properties = Object.fromEntries(Object.entries(value as Record<string, Schema>).map(([name, child]) => [name, toJsonSchema(child, `${path}.${name}`)]));
+    } else if (key === 'items') {
+      result.items = toJsonSchema(value as Schema, `${path}[]`);
+    } else {
+      result[key] = value;
+    }
+  }
+  if (schema.type === 'object' && schema.properties && path !== '.metadata') result.additionalProperties = false;
+  return result;
+}
+
+const ajv = new Ajv({ useDefaults: true, strict: false, allErrors: true });
+const validateStructure = ajv.compile(toJsonSchema(openApi, ''));
+
+/** CEL sees integers as int, not double. */
+function toCel(value: unknown, schema: Schema | undefined): unknown {
+  if (schema?.type === 'integer' && typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+  if (Array.isArray(value)) return value.map((item) => toCel(item, schema?.items));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, toCel(child, schema?.properties?.[key])]));
+  }
+  return value;
+}
+
+/** Evaluates every CEL rule on the nodes present, as the API server does after defaulting. */
+function celFailures(schema: Schema, value: unknown, path: string): string[] {
+  if (value === undefined) return [];
+  const failures: string[] = [];
+  for (const rule of schema['x-kubernetes-validations'] ?? []) {
+    if (evaluate(rule.rule, { self: toCel(value, schema) }) !== true) failures.push(`${path}: ${rule.message}`);
+  }
+  if (schema.properties && typeof value === 'object' && value !== null) {
+    for (const [name, child] of Object.entries(schema.properties)) failures.push(...celFailures(child, (value as Record<string, unknown>)[name], `${path}.${name}`));
+  }
+  if (schema.items && Array.isArray(value)) value.forEach((item, index) => failures.push(...celFailures(schema.items!, item, `${path}[${index}]`)));
+  return failures;
+}
+
+/** The API server's verdict on a document, and why. */
+function crdVerdict(document: unknown): { valid: boolean; why: string[] } {
+  const copy = structuredClone(document);
+  if (!validateStructure(copy)) return { valid: false, why: (validateStructure.errors ?? []).map((error) => `${error.instancePath} ${error.message}`) };
+  const failures = celFailures(openApi, copy, '');
+  return { valid: failures.length === 0, why: failures };
+}
+
+function zodVerdict(document: unknown): { valid: boolean; why: string[] } {
+  const result = parseDarkroomApp(document);
+  return result.ok ? { valid: true, why: [] } : { valid: false, why: result.problems.map((problem) => `${problem.path}: ${problem.message}`) };
+}
+
+function documentsIn(file: string): { where: string; document: Record<string, unknown> }[] {
+  return parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((document, index) => ({ where: `${file} #${index + 1}`, document: document.toJS() as Record<string, unknown> }))
+    .filter(({ document }) => document?.kind === 'DarkroomApp');
+}
+
+const examples = readdirSync('examples')
+  .filter((file) => /\.ya?ml$/.test(file))
+  .flatMap((file) => documentsIn(`examples/${file}`));
+const fixtures = documentsIn('test/fixtures/darkroomapps.yaml');
+
+const base = { apiVersion: 'darkroom.dev/v1alpha1', kind: 'DarkroomApp', metadata: { name: 'bounds' } };
+
+describe('crds/darkroomapp.yaml', () => {
+  it('is a namespaced v1 CRD of darkroom.dev/v1alpha1 with a status subresource, short name and category', () => {
+    const raw = crd as unknown as { apiVersion: string; spec: Record<string, unknown> & { names: Record<string, unknown> } };
+    expect(raw.apiVersion).toBe('apiextensions.k8s.io/v1');
+    expect(raw.spec).toMatchObject({ group: 'darkroom.dev', scope: 'Namespaced', names: { kind: 'DarkroomApp', plural: 'darkroomapps', shortNames: ['dra'], categories: ['darkroom'] } });
+    expect(version).toMatchObject({ name: 'v1alpha1', subresources: { status: {} } });
+    const columns = (version as unknown as { additionalPrinterColumns: { name: string }[] }).additionalPrinterColumns.map((column) => column.name);
+    expect(columns).toEqual(expect.arrayContaining(['Provider', 'Bucket', 'CDN', 'Public Upload', 'Ready', 'Age']));
+  });
+
+  it('is structural and documented: every node has a type, every field a description, every string and list a bound', () => {
+    const problems: string[] = [];
+    const walk = (schema: Schema, path: string) => {
+      if (!schema.type) problems.push(`${path}: no type`);
+      if (path !== '' && path !== '.metadata' && !schema.description && !path.endsWith('[]')) problems.push(`${path}: no description`);
+      if (schema.type === 'string' && schema.maxLength === undefined && schema.enum === undefined && !['.apiVersion', '.kind'].includes(path)) problems.push(`${path}: unbounded string`);
+      if (schema.type === 'array' && schema.maxItems === undefined) problems.push(`${path}: unbounded list`);
+      for (const [name, child] of Object.entries(schema.properties ?? {})) walk(child, `${path}.${name}`);
+      if (schema.items) walk(schema.items, `${path}[]`);
+    };
+    walk(openApi, '');
+    expect(problems).toEqual([]);
+  });
+
+  it('knows exactly the spec fields the zod schema knows', () => {
+    const crdFields = (schema: Schema, path: string): string[] =>
+      Object.entries(schema.properties ?? {}).flatMap(([name, child]) => [`${path}${name}`, ...crdFields(child, `${path}${name}.`)]);
+    const zodFields = (schema: z.ZodType, path: string): string[] => {
+      const shape = objectShape(schema);
+      if (!shape) return [];
+      return Object.entries(shape).flatMap(([name, child]) => [`${path}${name}`, ...zodFields(child, `${path}${name}.`)]);
+    };
+    expect(crdFields(openApi.properties!.spec!, '').sort()).toEqual(zodFields(darkroomAppSpecSchema, '').sort());
+  });
+
+  it.each([...examples, ...fixtures].map((entry) => [entry.where, entry.document] as const))('%s: same verdict from the CRD and zod', (_where, document) => {
+    const fromCrd = crdVerdict(document);
+    const fromZod = zodVerdict(document);
+    expect({ crd: fromCrd.valid, zod: fromZod.valid, why: [...fromCrd.why, ...fromZod.why] }).toMatchObject({ crd: fromZod.valid, zod: fromZod.valid });
+    const annotations = (document.metadata as { annotations?: Record<string, string> }).annotations;
+    const expected = annotations?.['darkroom.test/expect'] ?? 'valid'; // examples must all be valid
+    expect(fromZod.valid ? 'valid' : 'invalid').toBe(expected);
+  });
+
+  it('the examples keep the demo app open to public upload (npm run dev)', () => {
+    const demo = examples.find(({ document }) => (document.metadata as { name: string }).name === 'demo');
+    expect((demo?.document.spec as { allowPublicUpload?: boolean } | undefined)?.allowPublicUpload).toBe(true);
+  });
+
+  it('applies the same defaults as zod', () => {
+    const document = { ...base, spec: { storage: { provider: 's3', bucket: 'abc' }, cdn: { url: 'https://cdn.example.com' } } };
+    const defaulted = structuredClone(document);
+    expect(validateStructure(defaulted)).toBe(true);
+    const parsed = parseDarkroomApp(document);
+    if (!parsed.ok) throw new Error('fixture invalid');
+    expect(defaulted.spec).toEqual(JSON.parse(JSON.stringify(parsed.app.spec)));
+  });
+
+  // Every integer bound in the CRD, probed just inside and just outside, on both schemas.
+  const integerFields: { path: string[]; minimum: number; maximum: number }[] = [];
+  const collect = (schema: Schema, path: string[]) => {
+    if (schema.type === 'integer' && schema.minimum !== undefined && schema.maximum !== undefined) integerFields.push({ path, minimum: schema.minimum, maximum: schema.maximum });
+    for (const [name, child] of Object.entries(schema.properties ?? {})) collect(child, [...path, name]);
+  };
+  collect(openApi.properties!.spec!, []);
+
+  it.each(integerFields.flatMap(({ path, minimum, maximum }) => [minimum - 1, minimum, maximum, maximum + 1].map((value) => [path.join('.'), value] as const)))(
+    'spec.%s = %d: same verdict',
+    (joined, value) => {
+      const spec: Record<string, unknown> = { storage: { provider: 's3', bucket: 'abc' } };
+      const path = joined.split('.');
+      let node = spec;
+      for (const part of path.slice(0, -1)) node = (node[part] ??= part === 'cdn' ? { url: 'https://cdn.example.com' } : {}) as Record<string, unknown>;
+      node[path.at(-1)!] = value;
+      expect(crdVerdict({ ...base, spec }).valid).toBe(zodVerdict({ ...base, spec }).valid);
+    },
+  );
+});
+
+/** The shape of a zod object schema, looking through optional/default/pipe wrappers. */
+function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
+  let current: unknown = schema;
+  for (let depth = 0; depth < 10 && current; depth += 1) {
+    if (current instanceof z.ZodObject) return current.shape;
+    const def = (current as { def?: { innerType?: unknown; in?: unknown } }).def;
+    current = def?.innerType ?? def?.in;
+  }
+  return undefined;
+}
