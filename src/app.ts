@@ -8,12 +8,14 @@ import type { AppRegistry } from './config/app-registry.js';
 import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-handler.js';
 import { httpMetrics } from './http/http-metrics.js';
 import { requestLogging } from './http/request-context.js';
+import { demoPageRoutes, type DemoPageOptions } from './http/routes/demo-page.js';
 import { healthRoutes } from './http/routes/health.js';
 import { presignUploadRoutes } from './http/routes/presign-upload.js';
 import { readImageRoutes } from './http/routes/read-image.js';
 import type { DarkroomMetrics } from './metrics/metrics.js';
 import type { RateLimiter } from './ratelimit/rate-limiter.js';
 import type { StorageProviders } from './storage/storage-providers.js';
+import type { ImageReader } from './delivery/image-reader.js';
 
 /** Everything the public app needs, ready-made. */
 export interface AppDeps {
@@ -26,6 +28,10 @@ export interface AppDeps {
   readonly defaultPublicBaseURL: string | undefined;
   /** Reasons not to take traffic (draining, config not synced); empty when ready. */
   readonly notReadyReasons: () => string[];
+  /** The try-it page at `/` (`DARKROOM_DEMO_PAGE=on`); absent (the default) means not served. */
+  readonly demoPage?: DemoPageOptions | undefined;
+  /** The read path (CDN first, storage fallback); absent means storage only. */
+  readonly imageReader?: ImageReader | undefined;
 }
 
 /** Security headers on every response: nothing darkroom serves is a page or a script. */
@@ -51,6 +57,8 @@ export function createApp(deps: AppDeps): Express {
   healthRoutes(router, deps);
   presignUploadRoutes(router, deps);
   readImageRoutes(router, deps);
+  // Mounted only when asked for: by default `/` is a 404 like any other unknown path.
+  if (deps.demoPage) demoPageRoutes(router, { ...deps, ...deps.demoPage });
   router.all('/darkroom/:appName/v1/images/presigned-urls', methodNotAllowed(['POST']));
   router.all('/darkroom/:appName/v2/images/:key', methodNotAllowed(['GET', 'HEAD']));
   app.use(router);

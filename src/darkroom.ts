@@ -5,20 +5,29 @@
  * so development takes the production code path.
  */
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createAdminApp, createApp } from './app.js';
 import { AppRegistry, type AppSnapshot } from './config/app-registry.js';
 import type { ConfigSource } from './config/config-source.js';
 import type { Settings } from './config/settings.js';
 import { FileConfigSource } from './config/sources/file-source.js';
+import { createKubernetesConfigSource } from './config/sources/kubernetes/create-source.js';
+import type { KubernetesSourceTiming } from './config/sources/kubernetes/darkroom-app-source.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from './logging/logger.js';
 import { DarkroomMetrics } from './metrics/metrics.js';
 import { MemoryRateLimiter } from './ratelimit/memory-rate-limiter.js';
 import type { RateLimiter } from './ratelimit/rate-limiter.js';
+import { startRedisRateLimiter } from './ratelimit/redis-start.js';
+import { buildGcsStorageProvider } from './storage/gcs-builder.js';
 import { buildS3StorageProvider } from './storage/s3-builder.js';
 import { CachedStorageProviders } from './storage/storage-providers.js';
+import { CdnBreakers } from './delivery/cdn-breakers.js';
+import { CdnClient } from './delivery/cdn-client.js';
+import { ImageReader } from './delivery/image-reader.js';
 
 /** A started darkroom. */
 export interface RunningDarkroom {
@@ -37,8 +46,10 @@ export interface RunningDarkroom {
 export interface StartOptions {
   readonly logger?: Logger;
   readonly configSource?: ConfigSource;
+  /** For the DarkroomApp watch (no apps file): a kubeconfig instead of `loadFromDefault`, and timings. */
+  readonly kubernetes?: { readonly kubeConfig?: KubeConfig; readonly timing?: KubernetesSourceTiming };
   readonly rateLimiter?: RateLimiter;
-  /** Longest wait for in-flight requests on close, in ms. Default 20 000. */
+  /** Longest wait for in-flight requests on close, in ms. Default `settings.drainTimeoutMs` (20 000). */
   readonly drainTimeoutMs?: number;
 }
 
@@ -49,35 +60,66 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   const logger = options.logger ?? createLogger(settings.logLevel);
   const metrics = new DarkroomMetrics();
   const registry = new AppRegistry();
-  const storage = new CachedStorageProviders({ s3: buildS3StorageProvider }, { s3Endpoint: settings.s3DefaultEndpoint });
-  const rateLimiter = options.rateLimiter ?? new MemoryRateLimiter();
-  const configSource = options.configSource ?? defaultConfigSource(settings, logger);
+  const configSource = options.configSource ?? defaultConfigSource(settings, logger, metrics, options.kubernetes);
+  // Apps that name a credentials Secret get it through the source that read it (Kubernetes only).
+  const storage = new CachedStorageProviders(
+    { s3: buildS3StorageProvider, gcs: buildGcsStorageProvider },
+    { s3Endpoint: settings.s3DefaultEndpoint, secrets: configSource.secrets },
+  );
+  // REDIS_URL shares limits across replicas; without it each replica limits in memory.
+  const rateLimiter =
+    options.rateLimiter ??
+    (settings.redisUrl
+      ? await startRedisRateLimiter(
+          { url: settings.redisUrl, failureMode: settings.rateLimitRedisFailureMode, commandTimeoutMs: settings.rateLimitRedisTimeoutMs },
+          metrics,
+          logger,
+        )
+      : new MemoryRateLimiter());
   let draining = false;
+
+  // One keep-alive pool for every CDN; one breaker per app and CDN, rebuilt when its spec changes.
+  const cdnClient = new CdnClient();
+  const cdns = new CdnBreakers(cdnClient, metrics, logger);
+  const imageReader = new ImageReader({ storage, metrics, cdns });
 
   registry.onChange((snapshot) => {
     reportSnapshot(logger, metrics, snapshot);
     storage.retain(snapshot.apps);
+    cdns.retain(snapshot.apps);
   });
 
   const app = createApp({
     registry,
     storage,
+    imageReader,
     rateLimiter,
     metrics,
     logger,
     defaultPublicBaseURL: settings.defaultPublicBaseURL,
+    demoPage: settings.demoPage ? { s3DefaultEndpoint: settings.s3DefaultEndpoint } : undefined,
     notReadyReasons: () => [
       ...(registry.synced ? [] : ['config not synced']),
       ...(draining ? ['shutting down'] : []),
     ],
   });
 
-  await configSource.start((snapshot) => registry.replace(snapshot));
+  // The source starts before the listeners open, so that while a cluster source waits for its
+  // first list /healthz answers and /readyz says "config not synced"; a source that cannot produce
+  // a first snapshot (a broken apps file) still fails the start.
+  const configStarted = configSource.start((snapshot) => registry.replace(snapshot));
+  configStarted.catch(() => undefined); // awaited below, once the listeners are open
   const server = app.listen(settings.port, settings.host);
   server.keepAliveTimeout = keepAliveTimeoutMs;
   server.headersTimeout = keepAliveTimeoutMs + 1_000;
   const adminServer = createAdminApp(metrics).listen(settings.adminPort, settings.host);
   await Promise.all([once(server, 'listening'), once(adminServer, 'listening')]);
+  try {
+    await configStarted;
+  } catch (error) {
+    await Promise.all([drain(server, 0), drain(adminServer, 0), configSource.stop()]);
+    throw error;
+  }
 
   const url = baseUrl(server, settings.host);
   const adminUrl = baseUrl(adminServer, settings.host);
@@ -93,12 +135,15 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
     close() {
       closing ??= (async () => {
         draining = true;
-        await Promise.all([
-          drain(server, options.drainTimeoutMs ?? 20_000),
-          drain(adminServer, 1_000),
-        ]);
+        // Readiness fails from here on; let endpoints and load balancers stop sending before the listener closes.
+        if (settings.shutdownDelayMs > 0) await delay(settings.shutdownDelayMs);
+        const drainTimeoutMs = options.drainTimeoutMs ?? settings.drainTimeoutMs;
+        logger.info({ drainTimeoutMs }, 'draining in-flight requests');
+        await Promise.all([drain(server, drainTimeoutMs), drain(adminServer, 1_000)]);
         await configSource.stop();
         await rateLimiter.close();
+        cdns.close();
+        await cdnClient.close();
         logger.info('darkroom stopped');
       })();
       return closing;
@@ -106,11 +151,15 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   };
 }
 
-function defaultConfigSource(settings: Settings, logger: Logger): ConfigSource {
+/** The apps file when `DARKROOM_APPS_FILE` is set; else the DarkroomApp watch (in-cluster or `KUBECONFIG`). */
+function defaultConfigSource(
+  settings: Settings,
+  logger: Logger,
+  metrics: DarkroomMetrics,
+  kubernetes: StartOptions['kubernetes'],
+): ConfigSource {
   if (settings.appsFile) return new FileConfigSource({ path: settings.appsFile, logger });
-  throw new Error(
-    'DARKROOM_APPS_FILE is not set: point it at a YAML file of DarkroomApp documents (see examples/apps.yaml).',
-  );
+  return createKubernetesConfigSource(settings, metrics, logger, kubernetes);
 }
 
 /** Logs every invalid app by name and field path, and updates the config gauges. */
@@ -136,9 +185,16 @@ function reportSnapshot(logger: Logger, metrics: DarkroomMetrics, snapshot: AppS
 /** Stops accepting, lets in-flight requests finish, closes idle keep-alive sockets; cuts the rest at the deadline. */
 async function drain(server: Server, timeoutMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
+  // A request still arriving on an open keep-alive socket is answered, and that socket then closes.
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (!res.headersSent) res.setHeader('Connection', 'close');
+  });
+  // close() reaps idle keep-alive sockets only once; a socket whose in-flight response finishes later
+  // would otherwise linger until keepAliveTimeout (65 s) and hold the drain open.
+  const reaper = setInterval(() => server.closeIdleConnections(), 100);
   const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
   await closed;
+  clearInterval(reaper);
   clearTimeout(deadline);
 }
 

@@ -48,11 +48,21 @@ export const errorCatalogue = {
   // Public read.
   INVALID_IMAGE_KEY: { status: 400, message: 'The image key is not well-formed.' },
   IMAGE_NOT_FOUND: { status: 404, message: 'No such image.' },
+  // 404, not 415: 415 describes a request payload, and to the reader there is no image at this URL.
+  IMAGE_REFUSED: {
+    status: 404,
+    message: 'The stored object is not an allowed image and is not served.',
+  },
+  RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable.' },
 
   // Dependencies.
   STORAGE_UNAVAILABLE: {
     status: 503,
     message: 'The storage service is unavailable; retry later.',
+  },
+  RATE_LIMIT_UNAVAILABLE: {
+    status: 503,
+    message: 'The rate-limit store is unavailable and uploads are not authorised without it; retry later.',
   },
 
   // Generic.

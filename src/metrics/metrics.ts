@@ -50,7 +50,7 @@ export class DarkroomMetrics {
 
   readonly imageReads = new Counter({
     name: 'darkroom_image_reads_total',
-    help: 'Image reads answered, by app, source (cdn, storage) and outcome (ok, not_modified, aborted, error).',
+    help: 'Image reads answered, by app, source (cdn, storage) and outcome (ok, not_modified, range_not_satisfiable, not_found, refused, aborted, error).',
     labelNames: ['app', 'source', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -72,7 +72,7 @@ export class DarkroomMetrics {
 
   readonly cdnFallbacks = new Counter({
     name: 'darkroom_cdn_fallbacks_total',
-    help: 'Reads that fell back from the CDN to storage, by app and reason (timeout, error, status_5xx, circuit_open, not_found).',
+    help: 'Reads that fell back from the CDN to storage, by app and reason (timeout, error, status_5xx, status_4xx, circuit_open, not_found).',
     labelNames: ['app', 'reason'] as const,
     registers: [this.registry],
   });

@@ -48,6 +48,12 @@ export interface ObjectReadStream extends ObjectMetadata {
 export interface ReadOptions {
   /** Aborts the upstream request (client gone, deadline passed). */
   readonly signal?: AbortSignal;
+  /**
+   * Read only bytes `start` to `end` (inclusive, zero-based; `end` absent means to the end of the
+   * object). The caller has checked the range against the object's size. The returned
+   * `contentLength` is then the length of the range, not of the object. `head` ignores it.
+   */
+  readonly range?: { readonly start: number; readonly end?: number };
 }
 
 export interface StorageProvider {

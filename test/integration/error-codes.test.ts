@@ -158,6 +158,23 @@ describe('every error code through HTTP', () => {
     }
   });
 
+  it('RATE_LIMIT_UNAVAILABLE: Redis unreachable and the failure mode is closed', async () => {
+    // Port 1 on loopback: nothing listens, so the shared store is down from the start.
+    const closed = await startStack({
+      appsYaml: apps,
+      env: { REDIS_URL: 'redis://127.0.0.1:1', DARKROOM_RATELIMIT_REDIS_FAILURE_MODE: 'closed' },
+    });
+    try {
+      const response = await call({ method: 'POST', path: presignPath('shop'), headers: owner, body: json({ file: 'a.png', size: 10 }) }, closed.darkroom.url);
+      expect(response.headers.get('retry-after')).toBe('1');
+      await expectError(response, 'RATE_LIMIT_UNAVAILABLE');
+      // Readiness does not depend on Redis.
+      expect((await fetch(`${closed.darkroom.url}/readyz`)).status).toBe(200);
+    } finally {
+      await closed.close();
+    }
+  });
+
   it('covers every code in the catalogue', () => {
     expect(errorCodes.filter((code) => !seen.has(code))).toEqual([]);
   });

@@ -3,8 +3,10 @@
  * loopback port and darkroom in-process on free ports, configured from an apps YAML text.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadSettings } from '../../src/config/settings.js';
@@ -14,7 +16,8 @@ import { createLogger } from '../../src/logging/logger.js';
 
 export interface Stack {
   readonly darkroom: RunningDarkroom;
-  readonly storage: { endpoint: string; close(): Promise<void> };
+  /** `origin`: s3rver without the verifier, for a CDN stand-in (nginx) in front of the bucket. */
+  readonly storage: { endpoint: string; origin: { host: string; port: number }; close(): Promise<void> };
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
   readonly appsFile: string;
   /** Every log line darkroom wrote, parsed. */
@@ -27,6 +30,8 @@ export interface StackOptions {
   readonly buckets?: string[];
   readonly env?: Record<string, string>;
   readonly start?: Omit<StartOptions, 'logger'>;
+  /** Origins the embedded storage's CORS rule allows (browser tests); default `['*']`. */
+  readonly corsAllowedOrigins?: string[];
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -34,7 +39,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const appsFile = join(dir, 'apps.yaml');
   await writeFile(appsFile, options.appsYaml);
   const credentials = { accessKeyId: `TEST${randomBytes(6).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64url') };
-  const storage = await startEmbeddedS3({ buckets: options.buckets ?? ['test-bucket'], credentials, host: '127.0.0.1', port: 0 });
+  const storage = await startEmbeddedS3({
+    buckets: options.buckets ?? ['test-bucket'],
+    credentials,
+    host: '127.0.0.1',
+    port: 0,
+    ...(options.corsAllowedOrigins ? { corsAllowedOrigins: options.corsAllowedOrigins } : {}),
+  });
   // The S3 SDK's default chain reads these, as it reads a pod's identity in production.
   process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
@@ -70,6 +81,20 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A loopback port that was free a moment ago, for tests that must know darkroom's URL before it
+ * starts (its public base URL is a setting). Another process could take it in between; on a test
+ * machine that is rare enough.
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** A minimal app document for tests. */

@@ -1,67 +1,152 @@
 /**
- * `GET|HEAD /darkroom/{appName}/v2/images/{key}`: the public URL. Streams the object from storage
- * with backpressure (never buffering it), and aborts the storage request when the client leaves.
+ * `GET|HEAD /darkroom/{appName}/v2/images/{key}`: the public URL. Reads through the image reader
+ * (CDN first behind a breaker, storage fallback), refuses anything that is not an allowed image,
+ * and streams the bytes with backpressure (never buffering the object); the upstream request is
+ * aborted when the client leaves.
  */
-import type { RequestHandler, Response, Router } from 'express';
-import { pipeline } from 'node:stream/promises';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import type { AppRegistry } from '../../config/app-registry.js';
 import type { DarkroomApp } from '../../config/darkroom-app.js';
-import { darkroomError } from '../../core/errors.js';
+import { signaturePrefixLength } from '../../core/image-signatures.js';
+import { darkroomError, isDarkroomError } from '../../core/errors.js';
 import { isWellFormedImageKey, storageKey } from '../../core/keys.js';
+import { parseRange, type Preconditions } from '../../delivery/http-semantics.js';
+import { ImageReader, type ReadResult, type ReadSource } from '../../delivery/image-reader.js';
+import { checkSignature, checkStoredType, type RefusalReason } from '../../delivery/image-policy.js';
+import type { SourceReply } from '../../delivery/image-source.js';
+import { peekBytes } from '../../delivery/peek.js';
+import { streamBody } from '../../delivery/stream-body.js';
 import type { DarkroomMetrics } from '../../metrics/metrics.js';
-import type { ObjectMetadata } from '../../storage/storage-provider.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
 
 export interface ReadImageDeps {
   readonly registry: AppRegistry;
   readonly storage: StorageProviders;
   readonly metrics: DarkroomMetrics;
+  /** The read path; absent means a storage-only reader over `storage`. */
+  readonly imageReader?: ImageReader;
 }
 
 /** Keys are unique and objects immutable, so any cache may keep an image for a year. */
 const immutableCacheControl = 'public, max-age=31536000, immutable';
 
+/** The `outcome` label of `darkroom_image_reads_total`. */
+type ReadOutcome = 'ok' | 'not_modified' | 'range_not_satisfiable' | 'not_found' | 'refused' | 'aborted' | 'error';
+
 export function readImageRoutes(router: Router, deps: ReadImageDeps): void {
   const path = '/darkroom/:appName/v2/images/:key';
+  const reader = deps.imageReader ?? new ImageReader({ storage: deps.storage, metrics: deps.metrics });
   // Express routes HEAD to the GET handler; the handler tells them apart.
-  router.get(path, readImageHandler(deps));
+  router.get(path, readImageHandler(deps, reader));
 }
 
-function readImageHandler(deps: ReadImageDeps): RequestHandler {
+function readImageHandler(deps: ReadImageDeps, reader: ImageReader): RequestHandler {
   return async (req, res) => {
     res.locals.route = 'read_image';
     const appName = String(req.params.appName);
     const key = String(req.params.key);
     const app = servedApp(deps.registry, appName);
     if (!isWellFormedImageKey(key)) throw darkroomError('INVALID_IMAGE_KEY');
-    const provider = deps.storage.forApp(app);
-    const objectKey = storageKey(app.spec.storage.prefix, key);
+    const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+    const started = process.hrtime.bigint();
+    const progress: { source: ReadSource } = { source: 'storage' };
+    const record = (outcome: ReadOutcome): void => {
+      deps.metrics.imageReads.inc({ app: appName, source: progress.source, outcome });
+      deps.metrics.imageReadDuration.observe({ app: appName, source: progress.source }, Number(process.hrtime.bigint() - started) / 1e9);
+    };
 
-    // The storage request lives no longer than the client's interest in it.
+    // The upstream request lives no longer than the client's interest in it.
     const abort = new AbortController();
     res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) abort.abort(new DOMException('client closed the connection', 'AbortError'));
     });
 
-    if (req.method === 'HEAD') {
-      const metadata = await provider.head(objectKey, { signal: abort.signal });
-      setImageHeaders(res, metadata);
-      deps.metrics.imageReads.inc({ app: appName, source: 'storage', outcome: 'ok' });
-      res.status(200).end();
+    let result: ReadResult;
+    try {
+      result = await reader.read(app, {
+        method,
+        objectKey: storageKey(app.spec.storage.prefix, key),
+        range: method === 'GET' ? parseRange(req.get('range')) : undefined,
+        preconditions: preconditionsOf(req),
+        signal: abort.signal,
+      }, progress);
+    } catch (error) {
+      // A client that left is not an error: there is no one to answer.
+      if (abort.signal.aborted) {
+        record('aborted');
+        return;
+      }
+      record((error as { code?: string }).code === 'IMAGE_NOT_FOUND' ? 'not_found' : 'error');
+      throw error;
+    }
+    const { reply, source } = result;
+    res.set('X-Darkroom-Source', source);
+
+    if (reply.status === 304) {
+      setValidators(res, reply);
+      res.set('Cache-Control', immutableCacheControl);
+      res.status(304).end();
+      record('not_modified');
       return;
     }
 
-    const object = await provider.openRead(objectKey, { signal: abort.signal });
-    setImageHeaders(res, object);
-    res.status(200);
+    // A 416 sends no bytes, and the CDN's 416 carries its own error page's type: no type check.
+    if (reply.status === 416) {
+      record('range_not_satisfiable');
+      throw darkroomError('RANGE_NOT_SATISFIABLE', reply.contentRange ? { headers: { 'Content-Range': reply.contentRange } } : {});
+    }
+
+    const typeCheck = checkStoredType(key, reply.contentType, app.spec.upload.allowedExtensions);
+    if (!typeCheck.ok) {
+      reply.body?.destroy();
+      refuse(req, deps.metrics, appName, typeCheck.reason, source, reply.contentType);
+      record('refused');
+      throw darkroomError('IMAGE_REFUSED');
+    }
+
+    if (method === 'GET') {
+      // The first bytes must be the signature of the stored type. A body that starts at 0 and is
+      // long enough carries them; otherwise (a range further in) ask the same source for them.
+      const body = reply.body;
+      const carriesPrefix =
+        body !== undefined && (reply.status === 200 || (reply.bodyStart === 0 && (reply.contentLength ?? 0) >= signaturePrefixLength));
+      let prefix: Buffer;
+      try {
+        prefix = carriesPrefix ? await peekBytes(body, signaturePrefixLength) : await result.from.readPrefix(storageKey(app.spec.storage.prefix, key), signaturePrefixLength, abort.signal);
+      } catch (error) {
+        body?.destroy();
+        if (abort.signal.aborted) {
+          record('aborted');
+          return;
+        }
+        record('error');
+        throw isDarkroomError(error) ? error : darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+      }
+      const signatureCheck = checkSignature(typeCheck.type, prefix);
+      if (!signatureCheck.ok) {
+        body?.destroy();
+        refuse(req, deps.metrics, appName, signatureCheck.reason, source, reply.contentType);
+        record('refused');
+        throw darkroomError('IMAGE_REFUSED');
+      }
+    }
+
+    setImageHeaders(res, reply, typeCheck.type.contentType);
+    res.status(reply.status);
+    if (method === 'HEAD' || !reply.body) {
+      reply.body?.destroy();
+      res.end();
+      record('ok');
+      return;
+    }
     try {
-      await pipeline(object.body, res);
-      deps.metrics.imageReads.inc({ app: appName, source: 'storage', outcome: 'ok' });
+      await streamBody(reply.body, res);
+      record('ok');
     } catch (error) {
-      object.body.destroy();
-      deps.metrics.imageReads.inc({ app: appName, source: 'storage', outcome: 'aborted' });
+      reply.body.destroy();
+      record(abort.signal.aborted ? 'aborted' : 'error');
       // A client that left is not a server error; anything else mid-stream cuts the connection.
-      if (!abort.signal.aborted) req.log.warn({ err: error }, 'image stream failed mid-way');
+      if (!abort.signal.aborted) req.log.warn({ err: error, source }, 'image stream failed mid-way');
     }
   };
 }
@@ -73,12 +158,29 @@ function servedApp(registry: AppRegistry, appName: string): DarkroomApp {
   return lookup.app;
 }
 
-function setImageHeaders(res: Response, metadata: ObjectMetadata): void {
-  res.set({
-    'Content-Type': metadata.contentType ?? 'application/octet-stream',
-    'Content-Length': String(metadata.contentLength),
-    'Cache-Control': immutableCacheControl,
-  });
-  if (metadata.etag) res.set('ETag', metadata.etag);
-  if (metadata.lastModified) res.set('Last-Modified', metadata.lastModified.toUTCString());
+function preconditionsOf(req: Request): Preconditions {
+  return {
+    ifNoneMatch: req.get('if-none-match'),
+    ifModifiedSince: req.get('if-modified-since'),
+    ifRange: req.get('if-range'),
+  };
+}
+
+function refuse(req: Request, metrics: DarkroomMetrics, app: string, reason: RefusalReason, source: ReadSource, storedType: string | undefined): void {
+  metrics.imageReadsRefused.inc({ app, reason });
+  // The stored type is bounded in length so that a hostile upload cannot flood the log line.
+  req.log.warn({ app, reason, source, storedType: storedType?.slice(0, 100) }, 'refused to serve a stored object that is not an allowed image');
+}
+
+function setValidators(res: Response, reply: SourceReply): void {
+  if (reply.etag) res.set('ETag', reply.etag);
+  if (reply.lastModified) res.set('Last-Modified', reply.lastModified.toUTCString());
+}
+
+function setImageHeaders(res: Response, reply: SourceReply, contentType: string): void {
+  // The canonical type, not the stored string: "image/jpg" or parameters never reach the client.
+  res.set({ 'Content-Type': contentType, 'Cache-Control': immutableCacheControl, 'Accept-Ranges': 'bytes' });
+  if (reply.contentLength !== undefined) res.set('Content-Length', String(reply.contentLength));
+  if (reply.contentRange) res.set('Content-Range', reply.contentRange);
+  setValidators(res, reply);
 }

@@ -1,0 +1,33 @@
+/** Helpers shared by the read-path integration tests: uploads straight to the bucket, metric reads. */
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import type { Counter, Gauge } from 'prom-client';
+import type { Stack } from '../support/stack.js';
+
+/** An S3 client on the embedded S3, signed like a client holding a presigned URL would be. */
+export function bucketClient(stack: Stack): S3Client {
+  return new S3Client({
+    endpoint: stack.storage.endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: stack.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    maxAttempts: 1,
+  });
+}
+
+/** A fresh well-formed image key `{32 hex}-{name}`. */
+export function freshKey(name = 'photo.jpg'): string {
+  return `${randomBytes(16).toString('hex')}-${name}`;
+}
+
+export async function putObject(client: S3Client, bucket: string, objectKey: string, body: Buffer, contentType: string): Promise<void> {
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: objectKey, Body: body, ContentType: contentType }));
+}
+
+/** The current value of one labelled series (0 when it does not exist yet). */
+export async function metricValue<T extends string>(metric: Counter<T> | Gauge<T>, labels: Partial<Record<T, string>>): Promise<number> {
+  const { values } = await metric.get();
+  const entries = Object.entries(labels) as [string, string][];
+  return values.filter((value) => entries.every(([name, wanted]) => (value.labels as Record<string, string | number | undefined>)[name] === wanted)).reduce((sum, value) => sum + value.value, 0);
+}
