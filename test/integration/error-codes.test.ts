@@ -15,6 +15,7 @@ import { errorCatalogue, errorCodes, type ErrorCode } from '../../src/core/error
 import { createLogger } from '../../src/logging/logger.js';
 import { DarkroomMetrics } from '../../src/metrics/metrics.js';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory-rate-limiter.js';
+import { tinyPng } from '../fixtures/images.js';
 import { appYaml, startStack, type Stack } from '../support/stack.js';
 
 const apps = [
@@ -173,6 +174,20 @@ describe('every error code through HTTP', () => {
     } finally {
       await closed.close();
     }
+  });
+
+  it('IMAGE_REFUSED and RANGE_NOT_SATISFIABLE on stored objects', async () => {
+    async function upload(file: string, bytes: Buffer): Promise<string> {
+      const presigned = await call({ method: 'POST', path: presignPath('shop'), headers: owner, body: json({ file, size: bytes.length }) });
+      const { data } = (await presigned.json()) as { data: { uploadURL: string; publicURL: string; headers: Record<string, string> } };
+      expect((await fetch(data.uploadURL, { method: 'PUT', headers: data.headers, body: bytes })).status).toBe(200);
+      return new URL(data.publicURL).pathname;
+    }
+    // HTML uploaded under a .png name with the signed image/png type: stored, but never served.
+    const html = await upload('page.png', Buffer.from('<html><script>alert(document.cookie)</script></html>'));
+    await expectError(await call({ path: html }), 'IMAGE_REFUSED');
+    const png = await upload('pixel.png', tinyPng);
+    await expectError(await call({ path: png, headers: { Range: 'bytes=100000-' } }), 'RANGE_NOT_SATISFIABLE');
   });
 
   it('covers every code in the catalogue', () => {
