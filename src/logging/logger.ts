@@ -20,7 +20,11 @@ export const redactedPaths = [
   '*.private_key',
 ];
 
-/** Creates the process logger. `destination` is for tests that read the lines back. */
+/**
+ * Creates the process logger. `destination` is for tests that read the lines back; by default
+ * lines go to stdout asynchronously (a slow log reader never blocks the event loop, and writes
+ * batch under load); pino flushes the buffer when the process exits.
+ */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -30,6 +34,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: redactedPaths, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }

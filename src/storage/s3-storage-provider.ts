@@ -60,13 +60,7 @@ export class S3StorageProvider implements StorageProvider {
         abortSignal: options.signal,
       });
       if (!output.Body) throw darkroomError('STORAGE_UNAVAILABLE', { cause: new Error('GetObject returned no body') });
-      return {
-        body: output.Body as Readable,
-        contentType: output.ContentType,
-        contentLength: output.ContentLength ?? 0,
-        etag: output.ETag,
-        lastModified: output.LastModified,
-      };
+      return { body: output.Body as Readable, ...metadataOf(output) };
     } catch (error) {
       throw translateS3Error(error);
     }
@@ -77,16 +71,26 @@ export class S3StorageProvider implements StorageProvider {
       const output = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), {
         abortSignal: options.signal,
       });
-      return {
-        contentType: output.ContentType,
-        contentLength: output.ContentLength ?? 0,
-        etag: output.ETag,
-        lastModified: output.LastModified,
-      };
+      return metadataOf(output);
     } catch (error) {
       throw translateS3Error(error);
     }
   }
+}
+
+/** The metadata fields GetObject and HeadObject answers share. */
+function metadataOf(output: {
+  ContentType?: string;
+  ContentLength?: number;
+  ETag?: string;
+  LastModified?: Date;
+}): ObjectMetadata {
+  return {
+    contentType: output.ContentType,
+    contentLength: output.ContentLength ?? 0,
+    etag: output.ETag,
+    lastModified: output.LastModified,
+  };
 }
 
 /** Maps an SDK failure to the catalogue: a missing object is IMAGE_NOT_FOUND, the rest is unavailability. */

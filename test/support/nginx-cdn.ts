@@ -10,6 +10,7 @@
  * - `5xx`: answers every request with 503.
  * `stop()` leaves the port closed (connection refused), as a dead CDN.
  */
+import { freePort } from './stack.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -46,14 +47,7 @@ export interface NginxCdn {
   close(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 /** A TCP server that accepts connections and never answers: the "slow" CDN's upstream. */
 async function startBlackhole(): Promise<{ server: Server; port: number; close(): Promise<void> }> {
