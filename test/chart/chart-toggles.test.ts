@@ -214,6 +214,17 @@ describe('Redis', () => {
     expect(has(objects, 'Secret')).toBe(false);
     expect(envOf(objects, 'REDIS_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'shared-redis', key: 'url' });
   });
+
+  it('passes the failure mode and command timeout with Redis, and only with it', () => {
+    const objects = template({ set: ['redis.url=redis://redis:6379', 'redis.failureMode=closed', 'redis.commandTimeoutMs=50'] });
+    expect(envOf(objects, 'DARKROOM_RATELIMIT_REDIS_FAILURE_MODE')?.value).toBe('closed');
+    expect(envOf(objects, 'DARKROOM_RATELIMIT_REDIS_TIMEOUT_MS')?.value).toBe('50');
+    expect(envOf(template({}), 'DARKROOM_RATELIMIT_REDIS_FAILURE_MODE')).toBeUndefined();
+  });
+
+  it('keeps the try-it page off', () => {
+    expect(envOf(template({}), 'DARKROOM_DEMO_PAGE')).toBeUndefined();
+  });
 });
 
 describe('RBAC', () => {
