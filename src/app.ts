@@ -36,11 +36,10 @@ export interface AppDeps {
 
 /** Security headers on every response: nothing darkroom serves is a page or a script. */
 const securityHeaders: express.RequestHandler = (_req, res, next) => {
-  res.set({
-    'X-Content-Type-Options': 'nosniff',
-    'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; sandbox",
-    'Referrer-Policy': 'no-referrer',
-  });
+  // setHeader, not res.set: fixed values need none of Express's Content-Type handling.
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'; sandbox");
+  res.setHeader('Referrer-Policy', 'no-referrer');
   next();
 };
 

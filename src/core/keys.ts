@@ -1,22 +1,26 @@
 /**
  * Storage keys and the file-name rules behind them.
  *
- * A key is `{id}-{name}`: `id` is 128 random bits (hex), so keys never collide and a presigned PUT
+ * A key is `{id}-{name}`: `id` is 122 random bits (a v4 UUID in hex), so keys never collide and a presigned PUT
  * can never overwrite someone else's image; `name` is the client's file name made safe: lower-case
  * `[a-z0-9._-]`, no path parts, no `..`, bounded length. The object lives at `{prefix}{key}` in the
  * bucket and the public URL carries `{key}`.
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { imageTypeForExtension, type ImageType } from './image-types.js';
 
 /** Longest file name accepted from a client, in UTF-16 code units (before sanitising). */
 export const maxClientFileNameLength = 255;
 /** Longest sanitised stem kept in a key (the part before the extension). */
 export const maxStemLength = 64;
-/** Bits of randomness in a key id: at least 96 so that ids do not collide at scale. */
-export const keyIdBits = 128;
+/**
+ * Bits of randomness in a key id: at least 96 so that ids do not collide at scale. The id is a v4
+ * UUID (122 random bits) as 32 hex digits: `randomUUID` draws from a cached entropy pool, where
+ * `randomBytes` makes a system call per key on the upload hot path.
+ */
+export const keyIdBits = 122;
 
-const keyIdHexLength = keyIdBits / 4;
+const keyIdHexLength = 32;
 /** Longest key darkroom ever produces: id, dash, stem, dot, the longest extension. */
 export const maxKeyLength = keyIdHexLength + 1 + maxStemLength + 1 + 4;
 
@@ -72,8 +76,8 @@ export function sanitiseStem(stem: string): string {
 }
 
 /** A fresh key `{id}-{name}` with `keyIdBits` of randomness. */
-export function newImageKey(name: string, random: (bytes: number) => Buffer = randomBytes): string {
-  return `${random(keyIdBits / 8).toString('hex')}-${name}`;
+export function newImageKey(name: string, uuid: () => string = randomUUID): string {
+  return `${uuid().replaceAll('-', '')}-${name}`;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
-import { requestIdOf } from './request-context.js';
+import { logFor, requestIdOf } from './request-context.js';
 
 /** Express's body parser and router tag their errors with a `type` and an HTTP status. */
 interface HttpLayerError {
@@ -57,9 +57,9 @@ export function sendError(res: Response, error: DarkroomError): void {
 export const errorHandler: ErrorRequestHandler = (error: unknown, req, res, _next) => {
   const mapped = toDarkroomError(error);
   if (mapped.status >= 500) {
-    req.log.error({ err: mapped.cause ?? error, code: mapped.code }, 'request failed');
+    logFor(req).error({ err: mapped.cause ?? error, code: mapped.code }, 'request failed');
   } else {
-    req.log.info({ code: mapped.code }, 'request refused');
+    logFor(req).info({ code: mapped.code }, 'request refused');
   }
   sendError(res, mapped);
 };

@@ -16,7 +16,7 @@ declare module 'node:http' {
   interface IncomingMessage {
     /** The request id (see `requestLogging`). */
     id: string;
-    /** A logger whose lines carry the request id. */
+    /** The process logger; use `logFor(req)` for lines that should carry the request id. */
     log: Logger;
   }
 }
@@ -31,16 +31,26 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof req.id === 'string' ? req.id : '';
 }
 
+/**
+ * A logger whose lines carry the request id. Created on demand: only refusals, errors and
+ * warnings log beyond the access line, so the hot path never pays for a child logger.
+ */
+export function logFor(req: IncomingMessage): Logger {
+  return req.log.child({ req: { id: req.id } });
+}
+
 export function requestLogging(logger: Logger): RequestHandler {
+  // Access lines hold fixed, non-secret fields only, so they skip the redaction pass (about 5 % of
+  // a small request's CPU with wildcard paths).
+  const accessLog = logger.child({}, { redact: [] });
   return (req, res, next) => {
     const offered = req.headers['x-request-id'];
     const id = typeof offered === 'string' && acceptableRequestId.test(offered) ? offered : randomUUID();
     req.id = id;
     res.setHeader('X-Request-Id', id);
-    // A plain property: an accessor defined per request (to create the child lazily) turns the
-    // request object into a slow dictionary-mode object, which cost more than the child (measured:
-    // p99 21.7 ms against 8.5 ms on the upload path, scavenges 9 ms against 3.6 ms).
-    req.log = logger.child({ req: { id } });
+    // A plain property, never a per-request accessor: defining one turns the request object into
+    // a slow dictionary-mode object (measured: p99 21.7 ms against 8.5 ms on the upload path).
+    req.log = logger;
 
     // Only what helps an operator: no headers (identity, auth) and no query strings.
     const path = (req.originalUrl || req.url).split('?', 1)[0] ?? '';
@@ -56,9 +66,9 @@ export function requestLogging(logger: Logger): RequestHandler {
         res: { statusCode },
         responseTime: Math.round(performance.now() - started),
       };
-      if (!res.writableFinished) logger.warn(fields, `${req.method} ${statusCode} aborted before the response ended`);
-      else if (statusCode >= 500) logger.error(fields, `${req.method} ${statusCode}`);
-      else logger.info(fields, `${req.method} ${statusCode}`);
+      if (!res.writableFinished) accessLog.warn(fields, `${req.method} ${statusCode} aborted before the response ended`);
+      else if (statusCode >= 500) accessLog.error(fields, `${req.method} ${statusCode}`);
+      else accessLog.info(fields, `${req.method} ${statusCode}`);
     });
     next();
   };

@@ -17,6 +17,7 @@ import type { SourceReply } from '../../delivery/image-source.js';
 import { peekBytes } from '../../delivery/peek.js';
 import { streamBody } from '../../delivery/stream-body.js';
 import type { DarkroomMetrics } from '../../metrics/metrics.js';
+import { logFor } from '../request-context.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
 
 export interface ReadImageDeps {
@@ -146,7 +147,7 @@ function readImageHandler(deps: ReadImageDeps, reader: ImageReader): RequestHand
       reply.body.destroy();
       record(abort.signal.aborted ? 'aborted' : 'error');
       // A client that left is not a server error; anything else mid-stream cuts the connection.
-      if (!abort.signal.aborted) req.log.warn({ err: error, source }, 'image stream failed mid-way');
+      if (!abort.signal.aborted) logFor(req).warn({ err: error, source }, 'image stream failed mid-way');
     }
   };
 }
@@ -169,7 +170,7 @@ function preconditionsOf(req: Request): Preconditions {
 function refuse(req: Request, metrics: DarkroomMetrics, app: string, reason: RefusalReason, source: ReadSource, storedType: string | undefined): void {
   metrics.imageReadsRefused.inc({ app, reason });
   // The stored type is bounded in length so that a hostile upload cannot flood the log line.
-  req.log.warn({ app, reason, source, storedType: storedType?.slice(0, 100) }, 'refused to serve a stored object that is not an allowed image');
+  logFor(req).warn({ app, reason, source, storedType: storedType?.slice(0, 100) }, 'refused to serve a stored object that is not an allowed image');
 }
 
 function setValidators(res: Response, reply: SourceReply): void {
