@@ -19,7 +19,6 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, createServer, get as httpGet } from 'node:http';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -29,7 +28,9 @@ import { loadSettings } from '../src/config/settings.js';
 import { startDarkroom } from '../src/darkroom.js';
 import { startEmbeddedS3 } from '../src/devstorage/embedded-s3.js';
 import { createS3Client } from '../src/storage/s3-client.js';
-import { freePort, startNginxCdn } from '../test/support/nginx-cdn.js';
+import { jpegBytes } from '../test/fixtures/images.js';
+import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
+import { appYaml } from '../test/support/stack.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
 const connections = 32;
@@ -101,23 +102,6 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function waitForPort(port: number, deadlineMs = 30_000): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > until) throw new Error(`nothing listens on ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 function track(child: ChildProcess, url: string): Running {
   return {
     url,
@@ -140,7 +124,7 @@ async function startPinnedNode(mode: string, config: object, env: NodeJS.Process
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, ...env },
   });
-  await waitForPort(port);
+  await waitForPort(port, child, 30_000);
   return track(child, `http://127.0.0.1:${port}`);
 }
 
@@ -155,7 +139,7 @@ http { access_log off; proxy_temp_path ${dir}/proxy-temp; client_body_temp_path 
     location / { proxy_pass http://cdn; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`;
   await writeFile(join(dir, 'proxy.conf'), conf);
   const child = spawn('taskset', ['-c', '0', '/usr/sbin/nginx', '-p', `${dir}/`, '-c', join(dir, 'proxy.conf'), '-e', join(dir, 'proxy-error.log')], { stdio: 'ignore' });
-  await waitForPort(port);
+  await waitForPort(port, child, 30_000);
   return track(child, `http://127.0.0.1:${port}`);
 }
 
@@ -201,7 +185,6 @@ async function wrk(url: string, durationSeconds = seconds, pid?: number): Promis
   return { rps, cpuUsPerRequest: pid === undefined ? Number.NaN : cpu / requests, p50Ms: p50 ? toMs(p50[1] ?? '', p50[2] ?? '') : Number.NaN, p99Ms: p99 ? toMs(p99[1] ?? '', p99[2] ?? '') : Number.NaN, errors };
 }
 
-/** Resident set size of a process in KiB (taskset execs its command, so the pid is node's own). */
 /**
  * Each URL gets a short unrecorded run first (JIT, pools, caches), then `rounds` measured runs,
  * interleaved across the URLs so that a burst of unrelated load on the machine hits every server
@@ -220,6 +203,7 @@ async function compare(targets: readonly { url: string; server: Running }[], rou
   return best.map((result) => result ?? { rps: Number.NaN, cpuUsPerRequest: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, errors: 0 });
 }
 
+/** Resident set size of a process in KiB (taskset execs its command, so the pid is node's own). */
 async function rssKiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -235,11 +219,6 @@ async function peakRssUnderLoad(server: Running, url: string): Promise<{ peakMiB
   return { peakMiB: peak / 1024, result };
 }
 
-function jpeg(size: number): Buffer {
-  const head = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01]);
-  return Buffer.concat([head, randomBytes(size - head.length - 2), Buffer.from([0xff, 0xd9])]);
-}
-
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 async function main(): Promise<void> {
@@ -253,7 +232,7 @@ async function main(): Promise<void> {
   const keys: Record<string, string> = {};
   for (const [label, size] of Object.entries(sizes)) {
     const key = `${randomBytes(16).toString('hex')}-bench.jpg`;
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${key}`, Body: jpeg(size), ContentType: 'image/jpeg' }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${key}`, Body: jpegBytes(size), ContentType: 'image/jpeg' }));
     keys[label] = key;
   }
   client.destroy();
@@ -262,8 +241,8 @@ async function main(): Promise<void> {
   await writeFile(
     appsFile,
     [
-      `apiVersion: darkroom.dev/v1alpha1\nkind: DarkroomApp\nmetadata: {name: bench}\nspec:\n  ${storage}\n  upload: {maxBytes: 104857600}\n  cdn: {url: "${cdn.url}"}\n`,
-      `apiVersion: darkroom.dev/v1alpha1\nkind: DarkroomApp\nmetadata: {name: deadcdn}\nspec:\n  ${storage}\n  upload: {maxBytes: 104857600}\n  cdn: {url: "http://127.0.0.1:${deadCdnPort}", breaker: {volumeThreshold: 5, resetTimeoutSeconds: 3600}}\n`,
+      appYaml('bench', `${storage}\nupload: {maxBytes: 104857600}\ncdn: {url: "${cdn.url}"}`),
+      appYaml('deadcdn', `${storage}\nupload: {maxBytes: 104857600}\ncdn: {url: "http://127.0.0.1:${deadCdnPort}", breaker: {volumeThreshold: 5, resetTimeoutSeconds: 3600}}`),
     ].join('---\n'),
   );
   const env = { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1' };

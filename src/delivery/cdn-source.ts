@@ -49,8 +49,10 @@ export class CdnSource implements ImageSource {
   async read(request: SourceRequest): Promise<SourceReply> {
     const headers: Record<string, string> = {};
     const { preconditions, range } = request;
-    if (request.method === 'GET' && range) headers.range = formatRange(range);
-    if (request.method === 'GET' && range && preconditions.ifRange) headers['if-range'] = preconditions.ifRange;
+    if (request.method === 'GET' && range) {
+      headers.range = formatRange(range);
+      if (preconditions.ifRange) headers['if-range'] = preconditions.ifRange;
+    }
     if (preconditions.ifNoneMatch !== undefined) headers['if-none-match'] = preconditions.ifNoneMatch;
     if (preconditions.ifModifiedSince !== undefined) headers['if-modified-since'] = preconditions.ifModifiedSince;
     const response = await this.#send(request.method, request.objectKey, headers, request.signal);

@@ -12,7 +12,7 @@ import type { ImageSource, SourceReply, SourceRequest } from './image-source.js'
 import { peekBytes } from './peek.js';
 
 /** Default time storage has to answer with headers before the read fails with 503, in ms. */
-export const defaultStorageTimeoutMs = 10_000;
+const defaultStorageTimeoutMs = 10_000;
 
 export class StorageSource implements ImageSource {
   /**

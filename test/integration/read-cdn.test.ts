@@ -8,15 +8,16 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jpegBytes } from '../fixtures/images.js';
-import { freePort, startNginxCdn, type NginxCdn } from '../support/nginx-cdn.js';
-import { appYaml, startStack, type Stack } from '../support/stack.js';
-import { bucketClient, freshKey, metricValue, putObject } from './read-support.js';
+import type { NginxCdn } from '../support/nginx-cdn.js';
+import { appYaml, type Stack } from '../support/stack.js';
+import { freshKey, metricValue, putObject, startReadStack, type ReadStack } from './read-support.js';
 
 const bucket = 'test-bucket';
 const prefix = 'img/';
 const timeoutMs = 300;
 const volumeThreshold = 4;
 
+let parts: ReadStack | undefined;
 let stack: Stack;
 let cdn: NginxCdn;
 let s3: S3Client;
@@ -29,19 +30,11 @@ function cdnApp(name: string, breaker = `{volumeThreshold: ${volumeThreshold}, e
 }
 
 beforeAll(async () => {
-  // nginx needs the storage origin, darkroom needs nginx's port: fix the port first.
-  const port = await freePort();
-  const apps = ['healthy', 'fresh', 'flaky', 'down', 'abort', 'both'].map((name) => cdnApp(name, undefined, port));
-  stack = await startStack({ appsYaml: apps.join('---\n'), buckets: [bucket] });
-  cdn = await startNginxCdn({ origin: stack.storage.origin, bucket, port });
-  s3 = bucketClient(stack);
+  parts = await startReadStack(bucket, (port) => ['healthy', 'fresh', 'flaky', 'down', 'abort', 'both'].map((name) => cdnApp(name, undefined, port)).join('---\n'));
+  ({ stack, cdn, s3 } = parts);
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await cdn?.close();
-  await stack?.close();
-});
+afterAll(() => parts?.close());
 
 async function upload(size = 4096): Promise<{ key: string; body: Buffer }> {
   const key = freshKey();

@@ -5,34 +5,28 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jpegBytes, tinyPng } from '../fixtures/images.js';
-import { freePort, startNginxCdn, type NginxCdn } from '../support/nginx-cdn.js';
-import { appYaml, startStack, type Stack } from '../support/stack.js';
-import { bucketClient, freshKey, metricValue, putObject } from './read-support.js';
+import { appYaml, type Stack } from '../support/stack.js';
+import { freshKey, metricValue, putObject, startReadStack, type ReadStack } from './read-support.js';
 
 const bucket = 'test-bucket';
 const prefix = 'p/';
 
+let parts: ReadStack | undefined;
 let stack: Stack;
-let cdn: NginxCdn;
 let s3: S3Client;
 
 beforeAll(async () => {
-  const port = await freePort();
   const storage = `storage: {provider: s3, bucket: ${bucket}, prefix: "${prefix}"}`;
-  const apps = [
-    appYaml('plain', `${storage}\nupload: {allowedExtensions: [jpg, png]}`),
-    appYaml('edge', `${storage}\nupload: {allowedExtensions: [jpg, png]}\ncdn: {url: "http://127.0.0.1:${port}"}`),
-  ];
-  stack = await startStack({ appsYaml: apps.join('---\n'), buckets: [bucket] });
-  cdn = await startNginxCdn({ origin: stack.storage.origin, bucket, port });
-  s3 = bucketClient(stack);
+  parts = await startReadStack(bucket, (port) =>
+    [
+      appYaml('plain', `${storage}\nupload: {allowedExtensions: [jpg, png]}`),
+      appYaml('edge', `${storage}\nupload: {allowedExtensions: [jpg, png]}\ncdn: {url: "http://127.0.0.1:${port}"}`),
+    ].join('---\n'),
+  );
+  ({ stack, s3 } = parts);
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await cdn?.close();
-  await stack?.close();
-});
+afterAll(() => parts?.close());
 
 async function stored(body: Buffer, contentType: string, name = 'photo.jpg'): Promise<string> {
   const key = freshKey(name);

@@ -1,8 +1,45 @@
-/** Helpers shared by the read-path integration tests: uploads straight to the bucket, metric reads. */
+/** Helpers shared by the read-path integration tests: the real parts, uploads straight to the bucket, metric reads. */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import type { Counter, Gauge } from 'prom-client';
-import type { Stack } from '../support/stack.js';
+import { startNginxCdn, type NginxCdn } from '../support/nginx-cdn.js';
+import { freePort, startStack, type Stack } from '../support/stack.js';
+
+/** The real parts of a read test: darkroom and the embedded S3, nginx as the CDN, a client on the bucket. */
+export interface ReadStack {
+  readonly stack: Stack;
+  readonly cdn: NginxCdn;
+  readonly s3: S3Client;
+  /** Stops all of them. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts darkroom serving `appsYaml(cdnPort)` over the bucket, and nginx as the CDN on `cdnPort` in
+ * front of it. nginx needs the storage origin and darkroom needs nginx's port: the port is fixed first.
+ */
+export async function startReadStack(bucket: string, appsYaml: (cdnPort: number) => string): Promise<ReadStack> {
+  const port = await freePort();
+  const stack = await startStack({ appsYaml: appsYaml(port), buckets: [bucket] });
+  let cdn: NginxCdn;
+  try {
+    cdn = await startNginxCdn({ origin: stack.storage.origin, bucket, port });
+  } catch (error) {
+    await stack.close();
+    throw error;
+  }
+  const s3 = bucketClient(stack);
+  return {
+    stack,
+    cdn,
+    s3,
+    async close() {
+      s3.destroy();
+      await cdn.close();
+      await stack.close();
+    },
+  };
+}
 
 /** An S3 client on the embedded S3, signed like a client holding a presigned URL would be. */
 export function bucketClient(stack: Stack): S3Client {

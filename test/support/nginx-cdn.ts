@@ -108,10 +108,14 @@ http {
 `;
 }
 
-async function waitForPort(port: number, child: ChildProcess, deadlineMs = 5_000): Promise<void> {
+/**
+ * Resolves once something accepts connections on the loopback `port`. Rejects when `child` (the
+ * process that should listen) exits first, or after `deadlineMs`. Also used by the read benchmark.
+ */
+export async function waitForPort(port: number, child: ChildProcess, deadlineMs = 5_000): Promise<void> {
   const until = Date.now() + deadlineMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`${child.spawnfile} exited with ${child.exitCode}`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = createConnection({ host: '127.0.0.1', port });
       socket.once('connect', () => {
@@ -121,7 +125,7 @@ async function waitForPort(port: number, child: ChildProcess, deadlineMs = 5_000
       socket.once('error', () => resolve(false));
     });
     if (open) return;
-    if (Date.now() > until) throw new Error(`nginx did not listen on ${port} within ${deadlineMs} ms`);
+    if (Date.now() > until) throw new Error(`${child.spawnfile} did not listen on ${port} within ${deadlineMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

@@ -7,14 +7,12 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import type { AppRegistry } from '../../config/app-registry.js';
 import type { DarkroomApp } from '../../config/darkroom-app.js';
-import { signaturePrefixLength } from '../../core/image-signatures.js';
-import { darkroomError, isDarkroomError } from '../../core/errors.js';
+import { darkroomError, isDarkroomError, type DarkroomError } from '../../core/errors.js';
 import { isWellFormedImageKey, storageKey } from '../../core/keys.js';
 import { parseRange, type Preconditions } from '../../delivery/http-semantics.js';
-import { ImageReader, type ReadResult, type ReadSource } from '../../delivery/image-reader.js';
+import { ImageReader, signaturePrefix, type ReadResult, type ReadSource } from '../../delivery/image-reader.js';
 import { checkSignature, checkStoredType, type RefusalReason } from '../../delivery/image-policy.js';
 import type { SourceReply } from '../../delivery/image-source.js';
-import { peekBytes } from '../../delivery/peek.js';
 import { streamBody } from '../../delivery/stream-body.js';
 import type { DarkroomMetrics } from '../../metrics/metrics.js';
 import { logFor } from '../request-context.js';
@@ -62,11 +60,12 @@ function readImageHandler(deps: ReadImageDeps, reader: ImageReader): RequestHand
       if (!res.writableFinished) abort.abort(new DOMException('client closed the connection', 'AbortError'));
     });
 
+    const objectKey = storageKey(app.spec.storage.prefix, key);
     let result: ReadResult;
     try {
       result = await reader.read(app, {
         method,
-        objectKey: storageKey(app.spec.storage.prefix, key),
+        objectKey,
         range: method === 'GET' ? parseRange(req.get('range')) : undefined,
         preconditions: preconditionsOf(req),
         signal: abort.signal,
@@ -97,25 +96,24 @@ function readImageHandler(deps: ReadImageDeps, reader: ImageReader): RequestHand
       throw darkroomError('RANGE_NOT_SATISFIABLE', reply.contentRange ? { headers: { 'Content-Range': reply.contentRange } } : {});
     }
 
-    const typeCheck = checkStoredType(key, reply.contentType, app.spec.upload.allowedExtensions);
-    if (!typeCheck.ok) {
+    /** Drops the body, counts and logs the refusal, and returns the error to throw. */
+    const refusal = (reason: RefusalReason): DarkroomError => {
       reply.body?.destroy();
-      refuse(req, deps.metrics, appName, typeCheck.reason, source, reply.contentType);
+      refuse(req, deps.metrics, appName, reason, source, reply.contentType);
       record('refused');
-      throw darkroomError('IMAGE_REFUSED');
-    }
+      return darkroomError('IMAGE_REFUSED');
+    };
 
+    const typeCheck = checkStoredType(key, reply.contentType, app.spec.upload.allowedExtensions);
+    if (!typeCheck.ok) throw refusal(typeCheck.reason);
+
+    // A GET's first bytes must be the signature of the stored type (a HEAD sends no bytes).
     if (method === 'GET') {
-      // The first bytes must be the signature of the stored type. A body that starts at 0 and is
-      // long enough carries them; otherwise (a range further in) ask the same source for them.
-      const body = reply.body;
-      const carriesPrefix =
-        body !== undefined && (reply.status === 200 || (reply.bodyStart === 0 && (reply.contentLength ?? 0) >= signaturePrefixLength));
       let prefix: Buffer;
       try {
-        prefix = carriesPrefix ? await peekBytes(body, signaturePrefixLength) : await result.from.readPrefix(storageKey(app.spec.storage.prefix, key), signaturePrefixLength, abort.signal);
+        prefix = await signaturePrefix(result, objectKey, abort.signal);
       } catch (error) {
-        body?.destroy();
+        reply.body?.destroy();
         if (abort.signal.aborted) {
           record('aborted');
           return;
@@ -124,12 +122,7 @@ function readImageHandler(deps: ReadImageDeps, reader: ImageReader): RequestHand
         throw isDarkroomError(error) ? error : darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
       }
       const signatureCheck = checkSignature(typeCheck.type, prefix);
-      if (!signatureCheck.ok) {
-        body?.destroy();
-        refuse(req, deps.metrics, appName, signatureCheck.reason, source, reply.contentType);
-        record('refused');
-        throw darkroomError('IMAGE_REFUSED');
-      }
+      if (!signatureCheck.ok) throw refusal(signatureCheck.reason);
     }
 
     setImageHeaders(res, reply, typeCheck.type.contentType);
