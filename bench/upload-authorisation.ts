@@ -20,7 +20,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +28,7 @@ import { gcraScript, rateLimitKey } from '../src/ratelimit/redis-gcra-script.js'
 import { createS3Client } from '../src/storage/s3-client.js';
 import { S3Presigner } from '../src/storage/s3-presigner.js';
 import { startRedisServer } from '../test/support/redis-server.js';
+import { freePort } from '../test/support/ports.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -110,13 +110,6 @@ async function serveBaseline(variant: 'a' | 'b', port: number, redisUrl: string)
 
 // ---- the driver ----
 
-async function freePort(): Promise<number> {
-  const server = createNetServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 30_000;

@@ -10,11 +10,12 @@ import type { RateLimit, RateLimitDecision, RateLimiter } from './rate-limiter.j
 export interface MemoryRateLimiterOptions {
   /** Clock in ms; tests pass a fake one. Default `Date.now`. */
   readonly now?: () => number;
-  /** How often stale entries are swept, in ms. Default 60 000. */
-  readonly sweepIntervalMs?: number;
   /** Most keys kept; past it the oldest are dropped (which only ever errs towards admitting). Default 1 000 000. */
   readonly maxKeys?: number;
 }
+
+/** How often stale entries are swept, in ms. */
+const sweepIntervalMs = 60_000;
 
 export class MemoryRateLimiter implements RateLimiter {
   readonly #tats = new Map<string, number>();
@@ -25,7 +26,7 @@ export class MemoryRateLimiter implements RateLimiter {
   constructor(options: MemoryRateLimiterOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#maxKeys = options.maxKeys ?? 1_000_000;
-    this.#sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
+    this.#sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.#sweeper.unref();
   }
 

@@ -31,8 +31,6 @@ export interface RedisRateLimiterOptions {
   readonly logger: Logger;
   /** `memory` (default): limit per replica while Redis is unreachable; `closed`: refuse with 503. */
   readonly failureMode?: RedisFailureMode;
-  /** The per-replica limiter used in `memory` mode. Default a new `MemoryRateLimiter`. */
-  readonly fallback?: MemoryRateLimiter;
   /** While degraded, least time between two attempts to reach Redis, in ms. Default 250. */
   readonly probeIntervalMs?: number;
   /** Longest wait for one decision from Redis, in ms. Default 30. */
@@ -52,6 +50,7 @@ export class RedisRateLimiter implements RateLimiter {
   readonly #metrics: DarkroomMetrics;
   readonly #logger: Logger;
   readonly #failureMode: RedisFailureMode;
+  /** Decides per replica in `memory` mode. */
   readonly #fallback: MemoryRateLimiter;
   readonly #probeIntervalMs: number;
   readonly #runScript: ScriptRunner;
@@ -67,7 +66,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#failureMode = options.failureMode ?? 'memory';
-    this.#fallback = options.fallback ?? new MemoryRateLimiter();
+    this.#fallback = new MemoryRateLimiter();
     this.#probeIntervalMs = options.probeIntervalMs ?? 250;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 30;
     // defineCommand sends EVALSHA and falls back to EVAL once after a Redis restart (NOSCRIPT).

@@ -16,16 +16,16 @@ export interface RedisRateLimiterSettings {
   readonly failureMode: RedisFailureMode;
   /** `DARKROOM_RATELIMIT_REDIS_TIMEOUT_MS`. */
   readonly commandTimeoutMs: number;
-  /** Longest wait for the first connection at start, in ms. Default 2 000. */
-  readonly startTimeoutMs?: number;
 }
+
+/** Longest wait for the first connection at start, in ms. */
+const startTimeoutMs = 2_000;
 
 export async function startRedisRateLimiter(
   settings: RedisRateLimiterSettings,
   metrics: DarkroomMetrics,
   logger: Logger,
 ): Promise<RedisRateLimiter> {
-  const startTimeoutMs = settings.startTimeoutMs ?? 2_000;
   const redis = createRedisClient({ url: settings.url, connectTimeoutMs: startTimeoutMs });
   const limiter = new RedisRateLimiter({
     redis,

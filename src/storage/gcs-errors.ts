@@ -3,14 +3,12 @@
  * IMAGE_NOT_FOUND; everything else (network, 5xx, throttling, refused credentials, a signBlob
  * call that failed or took too long) means "try again later".
  */
-import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
+import type { DarkroomError } from '../core/errors.js';
+import { storageError } from './storage-provider.js';
 
 export function translateGcsError(error: unknown): DarkroomError {
-  if (isDarkroomError(error)) return error;
   // ApiError carries the HTTP status in `code`; network errors carry a string code (ECONNREFUSED).
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (code === 404) return darkroomError('IMAGE_NOT_FOUND', { cause: error });
-  return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+  return storageError(error, (error as { code?: unknown } | undefined)?.code === 404);
 }
 
 /**
@@ -21,10 +19,7 @@ export function translateGcsError(error: unknown): DarkroomError {
 export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => reject(darkroomError('STORAGE_UNAVAILABLE', { cause: new Error(`${what} took longer than ${timeoutMs} ms`), retryAfterSeconds: 1 })),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(storageError(new Error(`${what} took longer than ${timeoutMs} ms`), false)), timeoutMs);
   });
   // A late rejection of the abandoned call must not surface as an unhandled rejection.
   work.catch(() => undefined);

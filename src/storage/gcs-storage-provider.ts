@@ -13,13 +13,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { darkroomError } from '../core/errors.js';
 import { translateGcsError, withDeadline } from './gcs-errors.js';
-import type {
-  ObjectMetadata,
-  ObjectReadStream,
-  PresignedUpload,
-  PresignUploadRequest,
-  ReadOptions,
-  StorageProvider,
+import {
+  signingWindow,
+  type ObjectMetadata,
+  type ObjectReadStream,
+  type PresignedUpload,
+  type PresignUploadRequest,
+  type ReadOptions,
+  type StorageProvider,
 } from './storage-provider.js';
 
 /** How the provider signs. */
@@ -50,9 +51,7 @@ export class GcsStorageProvider implements StorageProvider {
   }
 
   async presignUpload(request: PresignUploadRequest): Promise<PresignedUpload> {
-    // V4 dates have whole seconds; sign from a whole second so expiresAt is exactly what GCS enforces.
-    const signedAt = Math.floor(this.#now() / 1000) * 1000;
-    const expiresAt = signedAt + request.expiresInSeconds * 1000;
+    const { signedAt, expiresAt } = signingWindow(this.#now(), request.expiresInSeconds);
     const lengthRange = `0,${request.maxBytes}`;
     try {
       const [url] = await withDeadline(
@@ -72,7 +71,7 @@ export class GcsStorageProvider implements StorageProvider {
         url,
         method: 'PUT',
         headers: { 'Content-Type': request.contentType, 'x-goog-content-length-range': lengthRange },
-        expiresAt: new Date(expiresAt),
+        expiresAt,
       };
     } catch (error) {
       throw translateGcsError(error);

@@ -52,6 +52,10 @@ const placeholderKey = 'darkroom-presign-template-key';
 const placeholderContentType = 'application/x-darkroom-placeholder';
 // Resolved credentials are reused until this long before they expire, and re-read at least this often.
 const credentialsRefreshMs = 5 * 60_000;
+// The signer's options that do not vary per upload (it reads these sets, never changes them).
+const signTypeOnly: Set<string> = new Set(['content-type']);
+const signTypeAndLength: Set<string> = new Set(['content-type', 'content-length']);
+const noHeaders: Set<string> = new Set();
 
 export class S3Presigner {
   #template: Promise<RequestTemplate | undefined> | undefined;
@@ -68,27 +72,24 @@ export class S3Presigner {
     const template = await this.#loadTemplate();
     if (!template) return this.presignPutWithSdk(input);
     const headers: Record<string, string> = { ...template.headers, 'content-type': input.contentType };
-    const signableHeaders = new Set(['content-type']);
-    if (input.contentLength !== undefined) {
-      headers['content-length'] = String(input.contentLength);
-      signableHeaders.add('content-length');
-    }
+    if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
     const request: SignerRequest = {
       method: 'PUT',
       protocol: template.protocol,
       hostname: template.hostname,
       port: template.port,
       path: template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey,
-      query: { ...template.query },
+      // The signer clones the request before adding its parameters: the template's query stays as it is.
+      query: template.query,
       headers,
     };
     const signed = await template.signer.presign(request, {
       expiresIn: input.expiresInSeconds,
       signingDate: input.signingDate,
-      signableHeaders,
+      signableHeaders: input.contentLength === undefined ? signTypeOnly : signTypeAndLength,
       // What `getSignedUrl` passes; `signableHeaders` wins over it for content-type.
-      unsignableHeaders: new Set(['content-type']),
-      unhoistableHeaders: new Set(),
+      unsignableHeaders: signTypeOnly,
+      unhoistableHeaders: noHeaders,
       signingRegion: template.signingRegion,
       signingService: template.signingService,
     });

@@ -8,14 +8,16 @@
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
-import type {
-  ObjectMetadata,
-  ObjectReadStream,
-  PresignedUpload,
-  PresignUploadRequest,
-  ReadOptions,
-  StorageProvider,
+import { darkroomError, type DarkroomError } from '../core/errors.js';
+import {
+  signingWindow,
+  storageError,
+  type ObjectMetadata,
+  type ObjectReadStream,
+  type PresignedUpload,
+  type PresignUploadRequest,
+  type ReadOptions,
+  type StorageProvider,
 } from './storage-provider.js';
 import { S3Presigner } from './s3-presigner.js';
 
@@ -25,7 +27,6 @@ export class S3StorageProvider implements StorageProvider {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-    private readonly now: () => number = Date.now,
   ) {
     this.#presigner = new S3Presigner(client, bucket);
   }
@@ -33,21 +34,16 @@ export class S3StorageProvider implements StorageProvider {
   async presignUpload(request: PresignUploadRequest): Promise<PresignedUpload> {
     const headers: Record<string, string> = { 'Content-Type': request.contentType };
     if (request.contentLength !== undefined) headers['Content-Length'] = String(request.contentLength);
-    const signedAt = this.now();
+    const { signedAt, expiresAt } = signingWindow(Date.now(), request.expiresInSeconds);
     try {
       const url = await this.#presigner.presignPut({
         key: request.key,
         contentType: request.contentType,
         contentLength: request.contentLength,
         expiresInSeconds: request.expiresInSeconds,
-        signingDate: new Date(signedAt),
+        signingDate: signedAt,
       });
-      return {
-        url,
-        method: 'PUT',
-        headers,
-        expiresAt: new Date(signedAt + request.expiresInSeconds * 1000),
-      };
+      return { url, method: 'PUT', headers, expiresAt };
     } catch (error) {
       throw translateS3Error(error);
     }
@@ -95,11 +91,7 @@ function metadataOf(output: {
 
 /** Maps an SDK failure to the catalogue: a missing object is IMAGE_NOT_FOUND, the rest is unavailability. */
 export function translateS3Error(error: unknown): DarkroomError {
-  if (isDarkroomError(error)) return error;
   const name = error instanceof Error ? error.name : '';
   const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
-    return darkroomError('IMAGE_NOT_FOUND', { cause: error });
-  }
-  return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+  return storageError(error, name === 'NoSuchKey' || name === 'NotFound' || status === 404);
 }

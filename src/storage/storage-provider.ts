@@ -7,6 +7,7 @@
  * "try again later" (network, throttling, 5xx, credentials the service refused).
  */
 import type { Readable } from 'node:stream';
+import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
 
 /** What to sign. */
 export interface PresignUploadRequest {
@@ -63,4 +64,25 @@ export interface StorageProvider {
   openRead(key: string, options?: ReadOptions): Promise<ObjectReadStream>;
   /** The object's metadata. */
   head(key: string, options?: ReadOptions): Promise<ObjectMetadata>;
+}
+
+/**
+ * A provider's failure in catalogue terms, as the header above describes: a catalogue error passes
+ * through, `notFound` (what the SDK says of a missing object) becomes IMAGE_NOT_FOUND, anything
+ * else STORAGE_UNAVAILABLE with a one-second Retry-After.
+ */
+export function storageError(error: unknown, notFound: boolean): DarkroomError {
+  if (isDarkroomError(error)) return error;
+  if (notFound) return darkroomError('IMAGE_NOT_FOUND', { cause: error });
+  return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+}
+
+/**
+ * When a URL signed at `nowMs` is valid. Signatures carry whole seconds (`X-Amz-Date`,
+ * `X-Goog-Date`), so signing from the start of the second makes `expiresAt` exactly the instant
+ * storage stops accepting the URL.
+ */
+export function signingWindow(nowMs: number, expiresInSeconds: number): { signedAt: Date; expiresAt: Date } {
+  const signedAtMs = Math.floor(nowMs / 1000) * 1000;
+  return { signedAt: new Date(signedAtMs), expiresAt: new Date(signedAtMs + expiresInSeconds * 1000) };
 }

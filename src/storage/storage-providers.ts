@@ -54,8 +54,14 @@ export class CachedStorageProviders implements StorageProviders {
     const secretRef = storage.credentialsSecretRef;
     const secretVersion = secretRef && namespace !== undefined ? this.defaults.secrets?.version(namespace, secretRef.name) : undefined;
     const cached = this.#cache.get(name);
-    if (cached && cached.namespace === namespace && cached.secretVersion === secretVersion && isDeepStrictEqual(cached.storage, storage)) {
-      return cached.provider;
+    if (cached && cached.namespace === namespace && cached.secretVersion === secretVersion) {
+      // Snapshots are immutable: the same spec object is the same spec. A reloaded snapshot brings
+      // new objects; an unchanged one is adopted, so later requests take the identity check again.
+      if (cached.storage === storage) return cached.provider;
+      if (isDeepStrictEqual(cached.storage, storage)) {
+        cached.storage = storage;
+        return cached.provider;
+      }
     }
     const builder = this.builders[storage.provider];
     if (!builder) {

@@ -3,10 +3,8 @@
  * loopback port and darkroom in-process on free ports, configured from an apps YAML text.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadSettings } from '../../src/config/settings.js';
@@ -83,19 +81,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 }
 
-/**
- * A loopback port that was free a moment ago, for tests that must know darkroom's URL before it
- * starts (its public base URL is a setting). Another process could take it in between; on a test
- * machine that is rare enough.
- */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from './ports.js';
 
 /** A minimal app document for tests. */
 export function appYaml(name: string, spec: string): string {
