@@ -33,7 +33,7 @@ export type AppLookup =
   | { readonly state: 'invalid'; readonly report: InvalidAppReport }
   | { readonly state: 'unknown' };
 
-export const emptySnapshot: AppSnapshot = Object.freeze({
+const emptySnapshot: AppSnapshot = Object.freeze({
   apps: new Map(),
   invalid: new Map(),
   unnamedInvalid: [],

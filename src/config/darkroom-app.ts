@@ -7,17 +7,17 @@
 import { z } from 'zod';
 import { knownExtensions } from '../core/image-types.js';
 
-export const darkroomApiVersion = 'darkroom.dev/v1alpha1';
-export const darkroomKind = 'DarkroomApp';
+const darkroomApiVersion = 'darkroom.dev/v1alpha1';
+const darkroomKind = 'DarkroomApp';
 
 /** Default upload size limit: 10 MiB. */
-export const defaultMaxBytes = 10 * 1024 * 1024;
+const defaultMaxBytes = 10 * 1024 * 1024;
 /** Hard ceiling for `upload.maxBytes`: 5 GiB, S3's limit for a single PUT. */
-export const maxMaxBytes = 5 * 1024 * 1024 * 1024;
+const maxMaxBytes = 5 * 1024 * 1024 * 1024;
 /** Default presigned URL lifetime in seconds (15 minutes). */
-export const defaultUrlTTLSeconds = 900;
+const defaultUrlTTLSeconds = 900;
 /** Longest presigned URL lifetime: 7 days, SigV4's and GCS V4's ceiling. */
-export const maxUrlTTLSeconds = 604_800;
+const maxUrlTTLSeconds = 604_800;
 
 // An app name becomes a URL path segment, so it follows Kubernetes' DNS-1123 label rules.
 const appNameSchema = z
@@ -79,7 +79,7 @@ const storageSchema = z
   });
 
 /** Default CDN time to response headers, in ms (`cdn.timeoutMs`). */
-export const defaultCdnTimeoutMs = 1_000;
+const defaultCdnTimeoutMs = 1_000;
 
 const cdnBreakerSchema = z
   .object({

@@ -1,6 +1,7 @@
 /**
  * Process settings, read from the environment once at start, validated with one clear message per
- * wrong value, then frozen and passed down. Nothing else in darkroom reads `process.env`.
+ * wrong value, then frozen and passed down. Nothing else in darkroom reads its settings from
+ * `process.env` (the AWS SDK's own variables such as AWS_REGION aside).
  */
 import { z } from 'zod';
 
@@ -17,6 +18,12 @@ const optionalText = z
   .trim()
   .transform((value) => (value === '' ? undefined : value))
   .optional();
+
+/** An optional setting that, when set, must pass `check`. */
+const optionalChecked = (check: (value: string) => boolean, message: string) =>
+  optionalText.pipe(z.string().refine(check, message).optional());
+
+const isHttpUrl = (value: string): boolean => /^https?:\/\/[^/]+/.test(value);
 
 function isRedisUrl(value: string): boolean {
   try {
@@ -41,32 +48,16 @@ const settingsSchema = z
     /** A YAML file of DarkroomApp documents: configuration without a cluster. */
     DARKROOM_APPS_FILE: optionalText,
     /** Default endpoint for S3 apps that name none (MinIO, the embedded dev storage). */
-    DARKROOM_S3_ENDPOINT: optionalText.pipe(
-      z
-        .string()
-        .refine((value) => /^https?:\/\/[^/]+/.test(value), 'must be an http(s) URL')
-        .optional(),
-    ),
+    DARKROOM_S3_ENDPOINT: optionalChecked(isHttpUrl, 'must be an http(s) URL'),
     /** Base URL for public image URLs of apps whose spec names no `publicBaseURL`. */
-    DARKROOM_PUBLIC_BASE_URL: optionalText.pipe(
-      z
-        .string()
-        .refine((value) => /^https?:\/\/[^/]+/.test(value), 'must be an http(s) URL')
-        .transform((value) => value.replace(/\/+$/, ''))
-        .optional(),
-    ),
+    DARKROOM_PUBLIC_BASE_URL: optionalChecked(isHttpUrl, 'must be an http(s) URL').transform((value) => value?.replace(/\/+$/, '')),
     /**
      * The try-it page at `/` (upload an image from a browser through a presigned URL): `on` or
      * `off`. Default off; `npm run dev` turns it on. Meant for development, not production.
      */
     DARKROOM_DEMO_PAGE: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }).default('off'),
     /** Redis for rate limits shared by all replicas (`redis://` or `rediss://` for TLS, auth in the URL). Unset: in-memory, per replica. */
-    REDIS_URL: optionalText.pipe(
-      z
-        .string()
-        .refine(isRedisUrl, 'must be a redis:// or rediss:// URL such as redis://:password@redis:6379/0')
-        .optional(),
-    ),
+    REDIS_URL: optionalChecked(isRedisUrl, 'must be a redis:// or rediss:// URL such as redis://:password@redis:6379/0'),
     /** What uploads get while Redis is unreachable: `memory` (limit per replica, default) or `closed` (refuse with 503). */
     DARKROOM_RATELIMIT_REDIS_FAILURE_MODE: z.enum(['memory', 'closed'], { error: 'must be "memory" or "closed"' }).default('memory'),
     /** Longest wait for one rate-limit decision from Redis, in ms, before the failure mode applies. Default 30. */

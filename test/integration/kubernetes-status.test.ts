@@ -1,25 +1,12 @@
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/settings.js';
 import { startDarkroom } from '../../src/darkroom.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { appDocument, fastTiming, kubeConfigFor, metricValue, presign, startKubeStack, waitFor } from '../support/kube-darkroom.js';
+import { appDocument, fastTiming, kubeConfigFor, metricValue, presign, useFakeKube, waitFor } from '../support/kube-darkroom.js';
 import { recordPropagation, writePropagationReport } from '../support/propagation.js';
-import type { Stack } from '../support/stack.js';
+import { freePort } from '../support/stack.js';
 
-let fake: FakeKubeApiServer;
-let stack: Stack | undefined;
-
-beforeEach(async () => {
-  fake = await FakeKubeApiServer.start();
-});
-afterEach(async () => {
-  await stack?.close();
-  stack = undefined;
-  await fake.close();
-});
+const kube = useFakeKube();
 afterAll(() => writePropagationReport('kubernetes-status'));
 
 interface Condition {
@@ -32,17 +19,17 @@ interface Condition {
 }
 
 function readyOf(namespace: string, name: string): (Condition & { statusObservedGeneration?: number; generation: number }) | undefined {
-  const object = fake.get(namespace, name) as { metadata: { generation: number }; status?: { observedGeneration?: number; conditions?: Condition[] } } | undefined;
+  const object = kube.fake.get(namespace, name) as { metadata: { generation: number }; status?: { observedGeneration?: number; conditions?: Condition[] } } | undefined;
   const ready = object?.status?.conditions?.find((condition) => condition.type === 'Ready');
   return ready && { ...ready, statusObservedGeneration: object?.status?.observedGeneration, generation: object!.metadata.generation };
 }
 
-const statusPatches = () => fake.requests.filter((request) => request.method === 'PATCH' && request.path.endsWith('/status'));
+const statusPatches = () => kube.fake.requests.filter((request) => request.method === 'PATCH' && request.path.endsWith('/status'));
 
 describe('DarkroomApp status', () => {
   it('reports Ready=True for a valid app, with observedGeneration, as a merge patch on the status subresource', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    stack = await startKubeStack({ fake });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start();
     const ready = await waitFor(() => readyOf('team-a', 'shop'), 'Ready condition');
     expect(ready).toMatchObject({ status: 'True', reason: 'AppServed', observedGeneration: 1, statusObservedGeneration: 1 });
     expect(statusPatches().every((request) => request.contentType === 'application/merge-patch+json' && request.query.fieldManager === 'darkroom')).toBe(true);
@@ -50,8 +37,8 @@ describe('DarkroomApp status', () => {
   });
 
   it('refuses an invalid spec, reports Ready=False naming the field, and recovers when it is fixed', async () => {
-    fake.apply(appDocument('shop', 'team-a', { upload: { maxBytes: -5 } }));
-    stack = await startKubeStack({ fake });
+    kube.fake.apply(appDocument('shop', 'team-a', { upload: { maxBytes: -5 } }));
+    const stack = await kube.start();
     const { url } = stack.darkroom;
     expect((await presign(url, 'shop')).status).toBe(503);
     const invalid = await waitFor(() => readyOf('team-a', 'shop'), 'Ready=False');
@@ -59,7 +46,7 @@ describe('DarkroomApp status', () => {
     expect(invalid.message).toContain('spec.upload.maxBytes');
 
     const started = performance.now();
-    fake.apply(appDocument('shop', 'team-a', { upload: { maxBytes: 5000 } }));
+    kube.fake.apply(appDocument('shop', 'team-a', { upload: { maxBytes: 5000 } }));
     await waitFor(async () => (await presign(url, 'shop')).status === 200, 'fixed app served');
     recordPropagation('invalid → fixed', performance.now() - started);
     const fixed = await waitFor(() => {
@@ -71,35 +58,35 @@ describe('DarkroomApp status', () => {
   });
 
   it('writes status only when it changes', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    stack = await startKubeStack({ fake });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start();
     await waitFor(() => readyOf('team-a', 'shop'), 'Ready condition');
     const writes = statusPatches().length;
     expect(writes).toBe(1);
     // A metadata-only change (no new generation) and a re-list replay the object: nothing to write.
-    fake.apply({ ...appDocument('shop', 'team-a'), metadata: { name: 'shop', namespace: 'team-a', labels: { team: 'a' } } });
-    fake.dropWatches();
-    fake.compact();
-    await waitFor(async () => (await metricValue(stack!.darkroom.adminUrl, 'darkroom_config_watch_relists_total')) === 2, 're-list');
+    kube.fake.apply({ ...appDocument('shop', 'team-a'), metadata: { name: 'shop', namespace: 'team-a', labels: { team: 'a' } } });
+    kube.fake.dropWatches();
+    kube.fake.compact();
+    await waitFor(async () => (await metricValue(stack.darkroom.adminUrl, 'darkroom_config_watch_relists_total')) === 2, 're-list');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(statusPatches()).toHaveLength(writes);
     expect(readyOf('team-a', 'shop')).toMatchObject({ status: 'True', observedGeneration: 1 });
   });
 
   it('retries a failed status write', async () => {
-    fake.inject({ method: 'PATCH', path: /\/status$/, status: 500, times: 2 });
-    fake.apply(appDocument('shop', 'team-a'));
-    stack = await startKubeStack({ fake });
+    kube.fake.inject({ method: 'PATCH', path: /\/status$/, status: 500, times: 2 });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start();
     await waitFor(() => readyOf('team-a', 'shop'), 'Ready after retries');
     expect(await metricValue(stack.darkroom.adminUrl, 'darkroom_config_status_writes_total', 'outcome="error"')).toBe(2);
     expect(await metricValue(stack.darkroom.adminUrl, 'darkroom_config_status_writes_total', 'outcome="ok"')).toBe(1);
   });
 
   it('refuses a name claimed in two namespaces (all-namespaces mode) and reports both', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    fake.apply(appDocument('shop', 'team-b'));
-    fake.apply(appDocument('blog', 'team-b'));
-    stack = await startKubeStack({ fake, env: { DARKROOM_NAMESPACE: '*' } });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    kube.fake.apply(appDocument('shop', 'team-b'));
+    kube.fake.apply(appDocument('blog', 'team-b'));
+    const stack = await kube.start({ env: { DARKROOM_NAMESPACE: '*' } });
     const { url } = stack.darkroom;
     expect((await presign(url, 'blog')).status).toBe(200);
     expect((await presign(url, 'shop')).status).toBe(503);
@@ -110,18 +97,18 @@ describe('DarkroomApp status', () => {
     }
     expect(stack.darkroom.registry.lookup('shop')).toMatchObject({ state: 'invalid', report: { namespace: 'team-a, team-b' } });
     // Once one of them goes, the other is served.
-    fake.delete('team-b', 'shop');
+    kube.fake.delete('team-b', 'shop');
     await waitFor(async () => (await presign(url, 'shop')).status === 200, 'shop served after the conflict ends');
     await waitFor(() => readyOf('team-a', 'shop')?.status === 'True', 'Ready=True after the conflict ends');
-    expect(fake.requests.some((request) => request.path === '/apis/darkroom.dev/v1alpha1/darkroomapps')).toBe(true);
+    expect(kube.fake.requests.some((request) => request.path === '/apis/darkroom.dev/v1alpha1/darkroomapps')).toBe(true);
   });
 
   it('fails /readyz with "config not synced" until the first list succeeds', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    fake.inject({ method: 'GET', path: /darkroomapps$/, query: {}, status: 503, times: 4 });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    kube.fake.inject({ method: 'GET', path: /darkroomapps$/, query: {}, status: 503, times: 4 });
     const port = await freePort();
     const settings = loadSettings({ PORT: String(port), ADMIN_PORT: '0', HOST: '127.0.0.1', POD_NAMESPACE: 'team-a', POD_NAME: 'darkroom-0', LOG_LEVEL: 'silent' });
-    const starting = startDarkroom(settings, { logger: createLogger('silent'), kubernetes: { kubeConfig: kubeConfigFor(fake), timing: { ...fastTiming, restartBackoff: { initialMs: 200, maxMs: 200 } } } });
+    const starting = startDarkroom(settings, { logger: createLogger('silent'), kubernetes: { kubeConfig: kubeConfigFor(kube.fake), timing: { ...fastTiming, restartBackoff: { initialMs: 200, maxMs: 200 } } } });
     const notReady = await waitFor(async () => {
       const response = await fetch(`http://127.0.0.1:${port}/readyz`);
       return response.status === 503 && ((await response.json()));
@@ -131,7 +118,7 @@ describe('DarkroomApp status', () => {
     const darkroom = await starting;
     try {
       expect((await fetch(`${darkroom.url}/readyz`)).status).toBe(200);
-      expect(fake.requests.filter((request) => request.path.endsWith('/darkroomapps') && !request.query.watch).length).toBeGreaterThanOrEqual(5);
+      expect(kube.fake.requests.filter((request) => request.path.endsWith('/darkroomapps') && !request.query.watch).length).toBeGreaterThanOrEqual(5);
     } finally {
       await darkroom.close();
     }
@@ -140,10 +127,10 @@ describe('DarkroomApp status', () => {
 
 describe('credentials Secrets', () => {
   it('signs with the keys of the named Secret, follows a rotation, and reports a missing Secret', async () => {
-    stack = await startKubeStack({ fake });
+    const stack = await kube.start();
     const { url } = stack.darkroom;
     const { accessKeyId, secretAccessKey } = stack.credentials;
-    fake.apply(appDocument('vault', 'team-a', { storage: { provider: 's3', bucket: 'test-bucket', credentialsSecretRef: { name: 'vault-s3' } } }));
+    kube.fake.apply(appDocument('vault', 'team-a', { storage: { provider: 's3', bucket: 'test-bucket', credentialsSecretRef: { name: 'vault-s3' } } }));
 
     // No Secret yet: refused with a clear message and reported.
     const missing = await waitFor(() => readyOf('team-a', 'vault'), 'CredentialsSecretNotFound');
@@ -153,7 +140,7 @@ describe('credentials Secrets', () => {
     expect(refused.status).toBe(503);
     expect(JSON.stringify(refused.body)).toContain('APP_CONFIG_INVALID');
 
-    fake.setSecret('team-a', 'vault-s3', { accessKeyId: `${accessKeyId}`, secretAccessKey });
+    kube.fake.setSecret('team-a', 'vault-s3', { accessKeyId: `${accessKeyId}`, secretAccessKey });
     const signed = await waitFor(async () => {
       const result = await presign(url, 'vault');
       return result.status === 200 ? result : undefined;
@@ -166,14 +153,14 @@ describe('credentials Secrets', () => {
     expect(put.status).toBe(200);
 
     // Rotation: the provider is rebuilt with the new key id.
-    fake.setSecret('team-a', 'vault-s3', { accessKeyId: 'ROTATEDKEYID', secretAccessKey: 'rotated-secret' });
+    kube.fake.setSecret('team-a', 'vault-s3', { accessKeyId: 'ROTATEDKEYID', secretAccessKey: 'rotated-secret' });
     await waitFor(async () => {
       const result = await presign(url, 'vault');
       return result.status === 200 && decodeURIComponent(String((result.body.data as Record<string, unknown>).uploadURL)).includes('X-Amz-Credential=ROTATEDKEYID/');
     }, 'presign with the rotated key');
 
     // A Secret without the keys is reported as invalid.
-    fake.setSecret('team-a', 'vault-s3', { accessKey: 'typo' });
+    kube.fake.setSecret('team-a', 'vault-s3', { accessKey: 'typo' });
     const invalid = await waitFor(() => {
       const ready = readyOf('team-a', 'vault');
       return ready?.reason === 'CredentialsSecretInvalid' ? ready : undefined;
@@ -182,11 +169,3 @@ describe('credentials Secrets', () => {
     expect(invalid.message).not.toContain('typo');
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

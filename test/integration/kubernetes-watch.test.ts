@@ -1,23 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
-import { appDocument, fastTiming, metricValue, presign, startKubeStack, waitFor } from '../support/kube-darkroom.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { appDocument, fastTiming, metricValue, presign, useFakeKube, waitFor } from '../support/kube-darkroom.js';
 import { recordPropagation, writePropagationReport } from '../support/propagation.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { startStack } from '../support/stack.js';
 
-let fake: FakeKubeApiServer;
-let stack: Stack | undefined;
-
-beforeEach(async () => {
-  fake = await FakeKubeApiServer.start();
-});
-afterEach(async () => {
-  await stack?.close();
-  stack = undefined;
-  await fake.close();
-});
+const kube = useFakeKube();
 afterAll(() => writePropagationReport('kubernetes-watch'));
 
 /** Applies a change on the fake API server and measures until darkroom serves it. */
@@ -31,40 +20,40 @@ async function measure<T>(scenario: string, change: () => void, served: () => Pr
 
 describe('DarkroomApp watch', () => {
   it('serves added apps, follows modifications and stops serving deleted ones', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    stack = await startKubeStack({ fake });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start();
     const { url, adminUrl } = stack.darkroom;
     expect((await presign(url, 'shop')).status).toBe(200);
 
-    await measure('add', () => fake.apply(appDocument('blog', 'team-a')), async () => (await presign(url, 'blog')).status === 200);
+    await measure('add', () => kube.fake.apply(appDocument('blog', 'team-a')), async () => (await presign(url, 'blog')).status === 200);
     await measure(
       'modify',
-      () => fake.apply(appDocument('blog', 'team-a', { allowPublicUpload: false })),
+      () => kube.fake.apply(appDocument('blog', 'team-a', { allowPublicUpload: false })),
       async () => (await presign(url, 'blog')).status === 403,
     );
-    await measure('delete', () => fake.delete('team-a', 'blog'), async () => (await presign(url, 'blog')).status === 404);
+    await measure('delete', () => kube.fake.delete('team-a', 'blog'), async () => (await presign(url, 'blog')).status === 404);
     expect((await presign(url, 'shop')).status).toBe(200);
 
     // Only the first list was a list; everything else came over the watch, which asked for bookmarks.
     expect(await metricValue(adminUrl, 'darkroom_config_watch_relists_total')).toBe(1);
     expect(await metricValue(adminUrl, 'darkroom_config_watch_connected')).toBe(1);
-    const watches = fake.requests.filter((request) => request.query.watch === 'true');
+    const watches = kube.fake.requests.filter((request) => request.query.watch === 'true');
     expect(watches.length).toBeGreaterThan(0);
     expect(watches.every((request) => request.query.allowWatchBookmarks === 'true' && request.query.resourceVersion)).toBe(true);
     expect(await metricValue(adminUrl, 'darkroom_config_watch_last_event_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
   });
 
   it('finds the cluster through KUBECONFIG (development), via client-node loadFromDefault', async () => {
-    fake.apply(appDocument('shop', 'dev'));
+    kube.fake.apply(appDocument('shop', 'dev'));
     const dir = await mkdtemp(join(tmpdir(), 'darkroom-kubeconfig-'));
     const previous = process.env.KUBECONFIG;
     process.env.KUBECONFIG = join(dir, 'config');
     try {
-      await writeFile(process.env.KUBECONFIG, fake.kubeconfig('dev'));
+      await writeFile(process.env.KUBECONFIG, kube.fake.kubeconfig('dev'));
       // No POD_NAMESPACE and no kubeconfig handed in: the context's namespace is watched.
-      stack = await startStack({ appsYaml: '', env: { DARKROOM_APPS_FILE: '' }, start: { kubernetes: { timing: fastTiming } } });
+      const stack = kube.track(await startStack({ appsYaml: '', env: { DARKROOM_APPS_FILE: '' }, start: { kubernetes: { timing: fastTiming } } }));
       expect((await presign(stack.darkroom.url, 'shop')).status).toBe(200);
-      expect(fake.requests.some((request) => request.path === '/apis/darkroom.dev/v1alpha1/namespaces/dev/darkroomapps')).toBe(true);
+      expect(kube.fake.requests.some((request) => request.path === '/apis/darkroom.dev/v1alpha1/namespaces/dev/darkroomapps')).toBe(true);
     } finally {
       if (previous === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = previous;
@@ -73,25 +62,25 @@ describe('DarkroomApp watch', () => {
   });
 
   it('watches only its own namespace by default', async () => {
-    fake.apply(appDocument('mine', 'team-a'));
-    fake.apply(appDocument('theirs', 'team-b'));
-    stack = await startKubeStack({ fake });
+    kube.fake.apply(appDocument('mine', 'team-a'));
+    kube.fake.apply(appDocument('theirs', 'team-b'));
+    const stack = await kube.start();
     expect((await presign(stack.darkroom.url, 'mine')).status).toBe(200);
     expect((await presign(stack.darkroom.url, 'theirs')).status).toBe(404);
-    expect(fake.requests.some((request) => request.path === '/apis/darkroom.dev/v1alpha1/namespaces/team-a/darkroomapps')).toBe(true);
+    expect(kube.fake.requests.some((request) => request.path === '/apis/darkroom.dev/v1alpha1/namespaces/team-a/darkroomapps')).toBe(true);
   });
 
   it('re-lists after 410 Gone (as an ERROR event and as an HTTP status) and picks up changes made meanwhile', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    stack = await startKubeStack({ fake });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start();
     const { url, adminUrl } = stack.darkroom;
     for (const asHttpStatus of [false, true]) {
-      fake.goneAsHttpStatus = asHttpStatus;
+      kube.fake.goneAsHttpStatus = asHttpStatus;
       const relists = (await metricValue(adminUrl, 'darkroom_config_watch_relists_total'))!;
       const name = asHttpStatus ? 'gone-http' : 'gone-event';
-      fake.dropWatches();
-      fake.apply(appDocument(name, 'team-a'));
-      fake.compact(); // the event above is no longer in the history: only a re-list can find it
+      kube.fake.dropWatches();
+      kube.fake.apply(appDocument(name, 'team-a'));
+      kube.fake.compact(); // the event above is no longer in the history: only a re-list can find it
       await waitFor(async () => (await presign(url, name)).status === 200, `${name} served after re-list`);
       expect(await metricValue(adminUrl, 'darkroom_config_watch_relists_total')).toBe(relists + 1);
     }
@@ -99,62 +88,62 @@ describe('DarkroomApp watch', () => {
   });
 
   it('restarts after an ERROR event and a dropped connection, resuming from its resourceVersion', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    stack = await startKubeStack({ fake });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start();
     const { url, adminUrl } = stack.darkroom;
-    await waitFor(() => fake.liveWatches === 1, 'watch open');
-    fake.sendWatchError(500);
-    await measure('after ERROR event', () => fake.apply(appDocument('after-error', 'team-a')), async () => (await presign(url, 'after-error')).status === 200);
-    await waitFor(() => fake.liveWatches === 1, 'watch reopened');
-    fake.dropWatches();
-    await measure('after dropped connection', () => fake.apply(appDocument('after-drop', 'team-a')), async () => (await presign(url, 'after-drop')).status === 200);
+    await waitFor(() => kube.fake.liveWatches === 1, 'watch open');
+    kube.fake.sendWatchError(500);
+    await measure('after ERROR event', () => kube.fake.apply(appDocument('after-error', 'team-a')), async () => (await presign(url, 'after-error')).status === 200);
+    await waitFor(() => kube.fake.liveWatches === 1, 'watch reopened');
+    kube.fake.dropWatches();
+    await measure('after dropped connection', () => kube.fake.apply(appDocument('after-drop', 'team-a')), async () => (await presign(url, 'after-drop')).status === 200);
     expect(await metricValue(adminUrl, 'darkroom_config_watch_restarts_total')).toBeGreaterThanOrEqual(2);
     // Resumed from the resourceVersion each time: no re-list was needed.
     expect(await metricValue(adminUrl, 'darkroom_config_watch_relists_total')).toBe(1);
   });
 
   it('keeps serving the last known apps while the API server is down, and catches up after it restarts', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    stack = await startKubeStack({ fake });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start();
     const { url, adminUrl } = stack.darkroom;
-    await fake.pause();
+    await kube.fake.pause();
     await waitFor(async () => (await metricValue(adminUrl, 'darkroom_config_watch_connected')) === 0, 'watch disconnected');
     expect((await presign(url, 'shop')).status).toBe(200);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
-    fake.apply(appDocument('while-down', 'team-a')); // stored while the server is "down" (etcd keeps it)
-    await measure('API server restart', () => void fake.resume(), async () => (await presign(url, 'while-down')).status === 200);
+    kube.fake.apply(appDocument('while-down', 'team-a')); // stored while the server is "down" (etcd keeps it)
+    await measure('API server restart', () => void kube.fake.resume(), async () => (await presign(url, 'while-down')).status === 200);
     expect((await presign(url, 'shop')).status).toBe(200);
     expect(await metricValue(adminUrl, 'darkroom_config_watch_restarts_total')).toBeGreaterThanOrEqual(1);
   });
 
   it('rebuilds a silently stalled watch', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    stack = await startKubeStack({ fake, timing: { watchInactivityTimeoutMs: 500 } });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start({ timing: { watchInactivityTimeoutMs: 500 } });
     const { url, adminUrl } = stack.darkroom;
-    await waitFor(() => fake.liveWatches === 1, 'watch open');
-    fake.stallWatches();
-    await measure('silent stall (0.5 s inactivity timeout)', () => fake.apply(appDocument('after-stall', 'team-a')), async () => (await presign(url, 'after-stall')).status === 200);
+    await waitFor(() => kube.fake.liveWatches === 1, 'watch open');
+    kube.fake.stallWatches();
+    await measure('silent stall (0.5 s inactivity timeout)', () => kube.fake.apply(appDocument('after-stall', 'team-a')), async () => (await presign(url, 'after-stall')).status === 200);
     expect(await metricValue(adminUrl, 'darkroom_config_watch_restarts_total')).toBeGreaterThanOrEqual(1);
   });
 
   it('treats bookmarks as signs of life, so a quiet but healthy watch is not restarted', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
-    fake.bookmarkIntervalMs = 100;
-    stack = await startKubeStack({ fake, timing: { watchInactivityTimeoutMs: 400 } });
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    kube.fake.bookmarkIntervalMs = 100;
+    const stack = await kube.start({ timing: { watchInactivityTimeoutMs: 400 } });
     const { adminUrl } = stack.darkroom;
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(await metricValue(adminUrl, 'darkroom_config_watch_restarts_total')).toBe(0);
-    expect(fake.requests.filter((request) => request.query.watch === 'true')).toHaveLength(1);
+    expect(kube.fake.requests.filter((request) => request.query.watch === 'true')).toHaveLength(1);
   });
 
   it('rebuilds with a re-list when nothing at all arrives for staleAfterMs', async () => {
-    fake.apply(appDocument('shop', 'team-a'));
+    kube.fake.apply(appDocument('shop', 'team-a'));
     // The inactivity timeout is out of the way; only the stale backstop can notice.
-    stack = await startKubeStack({ fake, timing: { watchInactivityTimeoutMs: 60_000, staleAfterMs: 600 } });
+    const stack = await kube.start({ timing: { watchInactivityTimeoutMs: 60_000, staleAfterMs: 600 } });
     const { url, adminUrl } = stack.darkroom;
-    await waitFor(() => fake.liveWatches === 1, 'watch open');
-    fake.stallWatches();
-    fake.apply(appDocument('after-stale', 'team-a'));
+    await waitFor(() => kube.fake.liveWatches === 1, 'watch open');
+    kube.fake.stallWatches();
+    kube.fake.apply(appDocument('after-stale', 'team-a'));
     await waitFor(async () => (await presign(url, 'after-stale')).status === 200, 'served after stale rebuild');
     expect(await metricValue(adminUrl, 'darkroom_config_watch_relists_total')).toBeGreaterThanOrEqual(2);
   });

@@ -7,9 +7,9 @@
  *   resourceVersion, synthetic ADDED events for a watch without one, `BOOKMARK`s when
  *   `allowWatchBookmarks=true`, `timeoutSeconds`), `410 Gone` for compacted history (as an ERROR
  *   event, like the real server, or as an HTTP status), injected ERROR events, dropped
- *   connections, silently stalled connections, and a restart of the whole server.
- * - `PATCH …/status` with `application/merge-patch+json` or `application/apply-patch+yaml`
- *   (status only; a no-op patch does not bump the resourceVersion, as on a real server).
+ *   connections, silently stalled connections, and the whole server going down and back up.
+ * - `PATCH …/status` with `application/merge-patch+json` (status only; a no-op patch does not
+ *   bump the resourceVersion, as on a real server).
  * - `coordination.k8s.io/v1` Leases with optimistic concurrency (409 on a stale resourceVersion).
  * - core/v1 Secrets (get).
  * - Bearer-token authentication (401 otherwise).
@@ -19,7 +19,6 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 
 type Json = Record<string, unknown>;
 type Resource = 'darkroomapps' | 'leases' | 'secrets';
@@ -112,11 +111,6 @@ export class FakeKubeApiServer {
     return `http://127.0.0.1:${this.#port}`;
   }
 
-  /** The current (latest) resourceVersion. */
-  get resourceVersion(): string {
-    return String(this.#rv);
-  }
-
   /** A kubeconfig for this server (what `KUBECONFIG` would name in development). */
   kubeconfig(namespace = 'default'): string {
     return [
@@ -197,10 +191,6 @@ export class FakeKubeApiServer {
     });
   }
 
-  deleteSecret(namespace: string, name: string): void {
-    this.#store.get('secrets')!.delete(`${namespace}/${name}`);
-  }
-
   /** Stores a Lease as another holder would have written it. */
   putLease(namespace: string, name: string, spec: Json): void {
     this.#store.get('leases')!.set(`${namespace}/${name}`, withMeta({ metadata: { name }, spec }, namespace, ++this.#rv));
@@ -227,11 +217,6 @@ export class FakeKubeApiServer {
     }
   }
 
-  /** Sends a BOOKMARK to every watch that asked for bookmarks. */
-  bookmark(): void {
-    for (const watcher of this.#watchers) if (watcher.bookmarks) this.#sendBookmark(watcher);
-  }
-
   /** Destroys the sockets of every open watch without a clean end (a dropped connection). */
   dropWatches(): void {
     for (const watcher of this.#watchers) {
@@ -256,19 +241,12 @@ export class FakeKubeApiServer {
     this.#faults.push({ times: 1, ...fault });
   }
 
-  /** Stops the server (every connection cut), keeps its data, and listens again on the same port. */
-  async restart(downMs = 0): Promise<void> {
-    await this.#shutdown();
-    if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
-    this.#server = this.#createServer();
-    await this.#listen(this.#port);
-  }
-
-  /** Stops the server only (the port refuses connections until `resume`). */
+  /** Stops the server, keeping its data (the port refuses connections until `resume`). */
   async pause(): Promise<void> {
     await this.#shutdown();
   }
 
+  /** Listens again on the same port. */
   async resume(): Promise<void> {
     this.#server = this.#createServer();
     await this.#listen(this.#port);
@@ -300,7 +278,8 @@ export class FakeKubeApiServer {
     this.#port = (this.#server.address() as AddressInfo).port;
     clearInterval(this.#bookmarkTimer);
     this.#bookmarkTimer = setInterval(() => {
-      if (this.bookmarkIntervalMs > 0) this.bookmark();
+      if (this.bookmarkIntervalMs === 0) return;
+      for (const watcher of this.#watchers) if (watcher.bookmarks) this.#sendBookmark(watcher);
     }, 50);
     this.#bookmarkTimer.unref();
   }
@@ -351,9 +330,9 @@ export class FakeKubeApiServer {
     let body: unknown;
     if (text) {
       try {
-        body = contentType === 'application/apply-patch+yaml' ? parseYaml(text) : JSON.parse(text);
+        body = JSON.parse(text);
       } catch {
-        return send(response, 400, statusObject(400, 'BadRequest', 'body is not valid JSON/YAML'));
+        return send(response, 400, statusObject(400, 'BadRequest', 'body is not valid JSON'));
       }
     }
     const method = request.method ?? 'GET';
@@ -415,16 +394,11 @@ export class FakeKubeApiServer {
     if (method === 'GET' && !status) return existing ? send(response, 200, existing) : notFound(response, 'darkroomapps', name);
     if (method !== 'PATCH' || !status) return send(response, 405, statusObject(405, 'MethodNotAllowed', 'not supported'));
     if (!existing) return notFound(response, 'darkroomapps', name);
-    const patch = (body ?? {}) as Json;
-    let nextStatus: unknown;
-    if (contentType === 'application/merge-patch+json') {
-      nextStatus = mergePatch(existing.status, patch.status);
-    } else if (contentType === 'application/apply-patch+yaml') {
-      if (!query.fieldManager) return send(response, 400, statusObject(400, 'BadRequest', 'fieldManager is required for apply patch'));
-      nextStatus = applyStatus(existing.status, patch.status);
-    } else {
+    if (contentType !== 'application/merge-patch+json') {
       return send(response, 415, statusObject(415, 'UnsupportedMediaType', `unsupported patch type ${contentType ?? ''}`));
     }
+    const patch = (body ?? {}) as Json;
+    const nextStatus = mergePatch(existing.status, patch.status);
     const expectedRv = (patch.metadata as Json | undefined)?.resourceVersion;
     if (expectedRv !== undefined && expectedRv !== (existing.metadata as Json).resourceVersion) {
       return send(response, 409, statusObject(409, 'Conflict', 'the object has been modified'));
@@ -529,20 +503,6 @@ function mergePatch(target: unknown, patch: unknown): unknown {
   for (const [key, value] of Object.entries(patch as Json)) {
     if (value === null) delete result[key];
     else result[key] = mergePatch(result[key], value);
-  }
-  return result;
-}
-
-/** A small server-side apply for status: fields set by the patch replace ours; conditions merge by type. */
-function applyStatus(current: unknown, applied: unknown): unknown {
-  const base = (typeof current === 'object' && current !== null ? current : {}) as Json;
-  const patch = (applied ?? {}) as Json;
-  const result: Json = { ...base, ...patch };
-  if (Array.isArray(patch.conditions)) {
-    const byType = new Map<string, unknown>();
-    for (const condition of (base.conditions as Json[] | undefined) ?? []) byType.set(String(condition.type), condition);
-    for (const condition of patch.conditions as Json[]) byType.set(String(condition.type), condition);
-    result.conditions = [...byType.values()];
   }
   return result;
 }

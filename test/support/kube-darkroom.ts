@@ -3,8 +3,9 @@
  * composition root as production, with short timings so fault scenarios take seconds.
  */
 import { KubeConfig } from '@kubernetes/client-node';
+import { afterEach, beforeEach } from 'vitest';
 import type { KubernetesSourceTiming } from '../../src/config/sources/kubernetes/darkroom-app-source.js';
-import type { FakeKubeApiServer } from './fake-kube-apiserver.js';
+import { FakeKubeApiServer } from './fake-kube-apiserver.js';
 import { startStack, type Stack } from './stack.js';
 
 /** Timings for tests: stalls noticed in 1 s, restarts after 50–500 ms, a 1.5 s Lease. */
@@ -43,6 +44,54 @@ export async function startKubeStack(options: KubeStackOptions): Promise<Stack> 
     env: { DARKROOM_APPS_FILE: '', POD_NAMESPACE: namespace, POD_NAME: options.podName ?? 'darkroom-0', ...options.env },
     start: { kubernetes: { kubeConfig: kubeConfigFor(options.fake, namespace), timing: { ...fastTiming, ...options.timing } } },
   });
+}
+
+/** What {@link useFakeKube} gives a test file. */
+export interface FakeKubeTestContext {
+  /** The current test's fake API server. */
+  readonly fake: FakeKubeApiServer;
+  /** Starts darkroom against `fake` (as {@link startKubeStack}); it is closed after the test. */
+  start(options?: Omit<KubeStackOptions, 'fake'>): Promise<Stack>;
+  /** Closes `stack`, started some other way, after the test. */
+  track(stack: Stack): Stack;
+  /** Closes `stack` now instead of after the test. */
+  close(stack: Stack): Promise<void>;
+}
+
+/**
+ * Registers the hooks of a Kubernetes integration test file: a fresh fake API server before each
+ * test; after it, every stack the test started closed, then the server.
+ */
+export function useFakeKube(): FakeKubeTestContext {
+  let fake: FakeKubeApiServer | undefined;
+  const stacks = new Set<Stack>();
+  beforeEach(async () => {
+    fake = await FakeKubeApiServer.start();
+  });
+  afterEach(async () => {
+    await Promise.all([...stacks].map((stack) => stack.close()));
+    stacks.clear();
+    await fake?.close();
+    fake = undefined;
+  });
+  const context: FakeKubeTestContext = {
+    get fake() {
+      if (!fake) throw new Error('the fake Kubernetes API server runs only inside a test');
+      return fake;
+    },
+    async start(options = {}) {
+      return context.track(await startKubeStack({ ...options, fake: context.fake }));
+    },
+    track(stack) {
+      stacks.add(stack);
+      return stack;
+    },
+    async close(stack) {
+      stacks.delete(stack);
+      await stack.close();
+    },
+  };
+  return context;
 }
 
 /** A DarkroomApp document. */

@@ -140,7 +140,8 @@ describe('crds/darkroomapp.yaml', () => {
   it.each([...examples, ...fixtures].map((entry) => [entry.where, entry.document] as const))('%s: same verdict from the CRD and zod', (_where, document) => {
     const fromCrd = crdVerdict(document);
     const fromZod = zodVerdict(document);
-    expect({ crd: fromCrd.valid, zod: fromZod.valid, why: [...fromCrd.why, ...fromZod.why] }).toMatchObject({ crd: fromZod.valid, zod: fromZod.valid });
+    // The CRD's verdict must equal zod's; `why` is there to explain a failure.
+    expect({ crd: fromCrd.valid, why: [...fromCrd.why, ...fromZod.why] }).toMatchObject({ crd: fromZod.valid });
     const annotations = (document.metadata as { annotations?: Record<string, string> }).annotations;
     const expected = annotations?.['darkroom.test/expect'] ?? 'valid'; // examples must all be valid
     expect(fromZod.valid ? 'valid' : 'invalid').toBe(expected);

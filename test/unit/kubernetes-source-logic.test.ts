@@ -47,6 +47,12 @@ describe('resolveKubernetesSettings', () => {
       identity: 'host-1',
     });
     expect(resolveKubernetesSettings({ watchNamespace: undefined, podNamespace: undefined, podName: undefined }, surroundings({}, 'dev')).watchNamespace).toBe('dev');
+    // An empty namespace file falls through, and the watch follows the Lease's namespace.
+    expect(resolveKubernetesSettings({ watchNamespace: undefined, podNamespace: undefined, podName: 'pod-1' }, surroundings({ [serviceAccountNamespaceFile]: '\n' }))).toEqual({
+      watchNamespace: 'default',
+      ownNamespace: 'default',
+      identity: 'pod-1',
+    });
   });
 
   it('watches all namespaces for "*" and keeps the Lease in its own', () => {

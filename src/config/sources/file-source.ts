@@ -18,8 +18,6 @@ import { buildSnapshot, type LocatedParseResult } from '../snapshot.js';
 export interface FileConfigSourceOptions {
   readonly path: string;
   readonly logger: Logger;
-  /** Re-read the file when it changes. Default true. */
-  readonly watch?: boolean;
   /** Quiet time after a change before re-reading, in ms (editors write in bursts). Default 200. */
   readonly debounceMs?: number;
 }
@@ -39,7 +37,6 @@ export class FileConfigSource implements ConfigSource {
 
   async start(deliver: (snapshot: AppSnapshot) => void): Promise<void> {
     deliver(await this.#read());
-    if (this.#options.watch === false) return;
     this.#watcher = watch(dirname(this.#path), (_event, file) => {
       if (file !== null && file !== basename(this.#path) && !file.startsWith('..')) return;
       clearTimeout(this.#timer);

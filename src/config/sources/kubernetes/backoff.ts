@@ -45,11 +45,6 @@ export class Backoff {
   reset(): void {
     this.#attempt = 0;
   }
-
-  /** Attempts since the last reset. */
-  get attempts(): number {
-    return this.#attempt;
-  }
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

@@ -54,8 +54,6 @@ export interface KubernetesConfigSourceOptions {
   readonly identity: string;
   readonly metrics: DarkroomMetrics;
   readonly logger: Logger;
-  /** Replaces the client-node based API (the watch itself always uses client-node's `Watch`). */
-  readonly api?: KubeApi;
   readonly timing?: KubernetesSourceTiming;
 }
 
@@ -82,7 +80,7 @@ export class KubernetesConfigSource implements ConfigSource {
   constructor(options: KubernetesConfigSourceOptions) {
     const { metrics, logger, timing = {} } = options;
     this.#options = options;
-    this.#api = options.api ?? new ClientNodeKubeApi(options.kubeConfig);
+    this.#api = new ClientNodeKubeApi(options.kubeConfig);
     this.description = `Kubernetes DarkroomApps in ${options.namespace === undefined ? 'all namespaces' : `namespace ${options.namespace}`}`;
     let resolveSync!: () => void;
     this.#firstSync = { promise: new Promise((resolve) => (resolveSync = resolve)), resolve: resolveSync };
@@ -110,7 +108,6 @@ export class KubernetesConfigSource implements ConfigSource {
         ),
       onRestart: (_error, _delayMs, rebuild) => {
         metrics.configWatchRestarts.inc();
-        metrics.configWatchConnected.set(0);
         if (rebuild) this.#state.resourceVersion = ''; // a rebuild trusts nothing: list again
       },
     });
@@ -141,15 +138,9 @@ export class KubernetesConfigSource implements ConfigSource {
     this.secrets = this.#secretReader;
   }
 
-  /** True while this replica writes status. */
-  get isLeader(): boolean {
-    return this.#elector.isLeader;
-  }
-
   /** Starts watching; resolves after the first full list has been delivered. Retries until then. */
   async start(deliver: (snapshot: AppSnapshot) => void): Promise<void> {
     this.#deliver = deliver;
-    this.#options.metrics.configWatchConnected.set(0);
     this.#supervisor.start();
     this.#elector.start();
     await this.#firstSync.promise;
@@ -162,7 +153,6 @@ export class KubernetesConfigSource implements ConfigSource {
     this.#writer.stop();
     this.#secretReader.stop();
     await Promise.all([this.#supervisor.stop(), this.#elector.stop()]);
-    this.#options.metrics.configWatchConnected.set(0);
   }
 
   #handlers(): ListWatchHandlers {
@@ -243,10 +233,8 @@ export class KubernetesConfigSource implements ConfigSource {
     const parsed = this.#parsed.get(key)?.result;
     if (!parsed) return undefined;
     if (!parsed.ok) return { ready: false, reason: 'InvalidSpec', problems: parsed.problems };
-    const name = object.metadata.name;
-    if (this.#snapshot?.invalid.has(name)) {
-      return { ready: false, reason: 'NameConflict', problems: this.#snapshot.invalid.get(name)!.problems };
-    }
+    const conflict = this.#snapshot?.invalid.get(object.metadata.name);
+    if (conflict) return { ready: false, reason: 'NameConflict', problems: conflict.problems };
     const storage = parsed.app.spec.storage;
     const ref = storage.credentialsSecretRef;
     if (ref) {

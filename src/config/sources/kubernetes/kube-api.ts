@@ -85,28 +85,21 @@ export interface KubeApi {
   replaceLease(namespace: string, name: string, lease: LeaseRecord): Promise<LeaseRecord>;
 }
 
-/** Options of {@link ClientNodeKubeApi}. */
-export interface ClientNodeKubeApiOptions {
-  /** Deadline of each call (list, patch, Lease, Secret), in ms. Default 10 000. */
-  readonly requestTimeoutMs?: number;
-  /** Field manager recorded for status writes. Default `darkroom`. */
-  readonly fieldManager?: string;
-}
+/** Deadline of each call (list, patch, Lease, Secret), in ms. */
+const requestTimeoutMs = 10_000;
+/** Field manager recorded for status and Lease writes. */
+const fieldManager = 'darkroom';
 
 /** {@link KubeApi} over @kubernetes/client-node's generated clients. */
 export class ClientNodeKubeApi implements KubeApi {
   readonly #custom: CustomObjectsApi;
   readonly #core: CoreV1Api;
   readonly #coordination: CoordinationV1Api;
-  readonly #timeoutMs: number;
-  readonly #fieldManager: string;
 
-  constructor(kubeConfig: KubeConfig, options: ClientNodeKubeApiOptions = {}) {
+  constructor(kubeConfig: KubeConfig) {
     this.#custom = kubeConfig.makeApiClient(CustomObjectsApi);
     this.#core = kubeConfig.makeApiClient(CoreV1Api);
     this.#coordination = kubeConfig.makeApiClient(CoordinationV1Api);
-    this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
-    this.#fieldManager = options.fieldManager ?? 'darkroom';
   }
 
   async listDarkroomApps(namespace: string | undefined): Promise<KubeList> {
@@ -127,7 +120,7 @@ export class ClientNodeKubeApi implements KubeApi {
     const options = this.#options({ 'Content-Type': PatchStrategy.MergePatch });
     await call(() =>
       this.#custom.patchNamespacedCustomObjectStatus(
-        { group, version, namespace, plural, name, body: { status }, fieldManager: this.#fieldManager },
+        { group, version, namespace, plural, name, body: { status }, fieldManager },
         options,
       ),
     );
@@ -149,7 +142,7 @@ export class ClientNodeKubeApi implements KubeApi {
   async createLease(namespace: string, name: string, record: LeaseRecord): Promise<LeaseRecord> {
     const lease = await call(() =>
       this.#coordination.createNamespacedLease(
-        { namespace, body: toLease(namespace, name, record), fieldManager: this.#fieldManager },
+        { namespace, body: toLease(namespace, name, record), fieldManager },
         this.#options(),
       ),
     );
@@ -159,7 +152,7 @@ export class ClientNodeKubeApi implements KubeApi {
   async replaceLease(namespace: string, name: string, record: LeaseRecord): Promise<LeaseRecord> {
     const lease = await call(() =>
       this.#coordination.replaceNamespacedLease(
-        { name, namespace, body: toLease(namespace, name, record), fieldManager: this.#fieldManager },
+        { name, namespace, body: toLease(namespace, name, record), fieldManager },
         this.#options(),
       ),
     );
@@ -168,10 +161,9 @@ export class ClientNodeKubeApi implements KubeApi {
 
   /** Per-call options: a deadline (the generated clients have none) and extra headers. */
   #options(headers: Record<string, string> = {}) {
-    const timeoutMs = this.#timeoutMs;
     const middleware: Middleware = {
       pre: (context) => {
-        context.setSignal(AbortSignal.timeout(timeoutMs));
+        context.setSignal(AbortSignal.timeout(requestTimeoutMs));
         for (const [key, value] of Object.entries(headers)) context.setHeaderParam(key, value);
         return of(context);
       },

@@ -36,11 +36,9 @@ export interface KubernetesSettings {
 }
 
 export function resolveKubernetesSettings(input: KubernetesSettingsInput, surroundings: KubernetesSurroundings): KubernetesSettings {
+  // `||`, not `??`: an empty namespace file or context namespace falls through to the next source.
   const ownNamespace =
-    input.podNamespace ??
-    surroundings.readFile(serviceAccountNamespaceFile)?.trim() ??
-    surroundings.kubeConfigNamespace ??
-    'default';
+    input.podNamespace || surroundings.readFile(serviceAccountNamespaceFile)?.trim() || surroundings.kubeConfigNamespace || 'default';
   const watchNamespace = input.watchNamespace === '*' ? undefined : (input.watchNamespace ?? ownNamespace);
-  return { watchNamespace, ownNamespace: ownNamespace || 'default', identity: input.podName ?? surroundings.hostname() };
+  return { watchNamespace, ownNamespace, identity: input.podName ?? surroundings.hostname() };
 }

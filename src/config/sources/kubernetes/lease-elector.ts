@@ -12,13 +12,13 @@ import type { DarkroomMetrics } from '../../../metrics/metrics.js';
 import { sleep } from './backoff.js';
 import { KubeApiError, type KubeApi, type LeaseRecord } from './kube-api.js';
 
+const leaseName = 'darkroom-status-writer';
+
 /** Options of {@link LeaseElector}. */
 export interface LeaseElectorOptions {
   readonly api: KubeApi;
   /** Namespace of the Lease (darkroom's own). */
   readonly namespace: string;
-  /** Lease name. Default `darkroom-status-writer`. */
-  readonly name?: string;
   /** This replica's identity (the pod name). */
   readonly identity: string;
   /** How long a Lease holds without renewal, in ms. Default 15 000. */
@@ -28,20 +28,15 @@ export interface LeaseElectorOptions {
   /** Time between attempts, in ms (jittered up to +20 %). Default 2 000. */
   readonly retryPeriodMs?: number;
   readonly onStartedLeading?: () => void;
-  readonly onStoppedLeading?: () => void;
   readonly metrics: DarkroomMetrics;
   readonly logger: Logger;
-  /** Clock, injectable. Default Date.now. */
-  readonly now?: () => number;
 }
 
 export class LeaseElector {
   readonly #options: LeaseElectorOptions;
-  readonly #name: string;
   readonly #leaseDurationMs: number;
   readonly #renewDeadlineMs: number;
   readonly #retryPeriodMs: number;
-  readonly #now: () => number;
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
   #leader = false;
@@ -51,11 +46,9 @@ export class LeaseElector {
 
   constructor(options: LeaseElectorOptions) {
     this.#options = options;
-    this.#name = options.name ?? 'darkroom-status-writer';
     this.#leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.#renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.#retryPeriodMs = options.retryPeriodMs ?? 2_000;
-    this.#now = options.now ?? Date.now;
     options.metrics.leader.set(0);
   }
 
@@ -78,11 +71,11 @@ export class LeaseElector {
     if (!observed || observed.holderIdentity !== this.#options.identity) return;
     try {
       // client-go's release: empty holder and a 1 s duration, so candidates need not wait.
-      await this.#options.api.replaceLease(this.#options.namespace, this.#name, {
+      await this.#options.api.replaceLease(this.#options.namespace, leaseName, {
         ...observed,
         holderIdentity: '',
         leaseDurationSeconds: 1,
-        renewTime: new Date(this.#now()),
+        renewTime: new Date(),
       });
     } catch (error) {
       this.#options.logger.warn({ err: error }, 'could not release the status-writer Lease; it expires on its own');
@@ -97,16 +90,16 @@ export class LeaseElector {
       } catch (error) {
         this.#options.logger.debug({ err: error }, 'Lease attempt failed');
       }
-      if (acquired) this.#lastRenewed = this.#now();
+      if (acquired) this.#lastRenewed = Date.now();
       if (acquired && !this.#leader) this.#setLeader(true);
-      if (!acquired && this.#leader && this.#now() - this.#lastRenewed > this.#renewDeadlineMs) this.#setLeader(false);
+      if (!acquired && this.#leader && Date.now() - this.#lastRenewed > this.#renewDeadlineMs) this.#setLeader(false);
       await sleep(this.#retryPeriodMs * (1 + 0.2 * Math.random()), this.#stop.signal);
     }
   }
 
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { api, namespace, identity } = this.#options;
-    const now = this.#now();
+    const now = Date.now();
     const desired = (base: LeaseRecord | undefined): LeaseRecord => {
       const holderChanges = base?.holderIdentity !== identity;
       return {
@@ -118,21 +111,21 @@ export class LeaseElector {
         resourceVersion: base?.resourceVersion,
       };
     };
-    const current = await api.readLease(namespace, this.#name);
+    const current = await api.readLease(namespace, leaseName);
     if (!current) {
-      return this.#write(() => api.createLease(namespace, this.#name, desired(undefined)));
+      return this.#write(() => api.createLease(namespace, leaseName, desired(undefined)));
     }
     if (!this.#observed || !sameRecord(this.#observed.record, current)) this.#observed = { record: current, at: now };
     const heldByOther = current.holderIdentity !== '' && current.holderIdentity !== identity;
     const expiresAt = this.#observed.at + current.leaseDurationSeconds * 1000;
     if (heldByOther && expiresAt > now) return false;
-    return this.#write(() => api.replaceLease(namespace, this.#name, desired(current)));
+    return this.#write(() => api.replaceLease(namespace, leaseName, desired(current)));
   }
 
   async #write(write: () => Promise<LeaseRecord>): Promise<boolean> {
     try {
       const written = await write();
-      this.#observed = { record: written, at: this.#now() };
+      this.#observed = { record: written, at: Date.now() };
       return true;
     } catch (error) {
       if (error instanceof KubeApiError && error.status === 409) return false; // another replica won the race
@@ -143,9 +136,8 @@ export class LeaseElector {
   #setLeader(leader: boolean): void {
     this.#leader = leader;
     this.#options.metrics.leader.set(leader ? 1 : 0);
-    this.#options.logger.info({ identity: this.#options.identity, lease: this.#name }, leader ? 'became the status-writer leader' : 'stopped leading');
+    this.#options.logger.info({ identity: this.#options.identity, lease: leaseName }, leader ? 'became the status-writer leader' : 'stopped leading');
     if (leader) this.#options.onStartedLeading?.();
-    else this.#options.onStoppedLeading?.();
   }
 }
 

@@ -7,7 +7,8 @@
  *
  * Why not client-node's `ListWatch` informer: it never asks for bookmarks (so on a quiet CRD the
  * resourceVersion goes stale and reconnects end in 410 re-lists), it hides when it re-lists, and
- * it stops silently on errors. Level-based handling is kept: every event carries the whole object.
+ * on any error but 410 or its own timeout it stops for good, only telling its `error` handlers.
+ * Level-based handling is kept: every event carries the whole object.
  *
  * Watch timeouts in client-node 2.0.1 (read in node_modules/@kubernetes/client-node/dist/watch.js):
  * a 30 s timer is armed before the request and re-armed on every body chunk, i.e. the *inactivity*
@@ -55,7 +56,7 @@ export interface ListWatchState {
 }
 
 /** The watch delivered nothing for longer than the inactivity timeout. */
-export class WatchStalledError extends Error {
+class WatchStalledError extends Error {
   constructor(ms: number) {
     super(`the DarkroomApp watch delivered nothing for ${ms} ms`);
     this.name = 'WatchStalledError';
@@ -81,7 +82,7 @@ export async function runListWatch(options: ListWatchOptions, state: ListWatchSt
 }
 
 /** The path of the DarkroomApp collection in one namespace or all. */
-export function darkroomAppsPath(namespace: string | undefined): string {
+function darkroomAppsPath(namespace: string | undefined): string {
   const { group, version, plural } = darkroomAppResource;
   return namespace === undefined
     ? `/apis/${group}/${version}/${plural}`

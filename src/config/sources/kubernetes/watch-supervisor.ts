@@ -5,8 +5,7 @@
  * the client-node maintainers suggest for silently stuck watches, client-node#596).
  */
 import type { Logger } from 'pino';
-import type { Backoff} from './backoff.js';
-import { sleep } from './backoff.js';
+import { sleep, type Backoff } from './backoff.js';
 
 /** Options of {@link WatchSupervisor}. */
 export interface WatchSupervisorOptions {
@@ -20,12 +19,10 @@ export interface WatchSupervisorOptions {
   /** Called before each restart (metrics); `rebuild` is true for a stale rebuild. */
   readonly onRestart: (error: unknown, delayMs: number, rebuild: boolean) => void;
   readonly logger: Logger;
-  /** Clock, injectable. Default Date.now. */
-  readonly now?: () => number;
 }
 
-/** Thrown into a session that was stopped because it went stale. */
-export class WatchStaleError extends Error {
+/** Reported for a session that was stopped because it went stale. */
+class WatchStaleError extends Error {
   constructor(ms: number) {
     super(`nothing arrived from the Kubernetes API for ${ms} ms; rebuilding the watch`);
     this.name = 'WatchStaleError';
@@ -59,17 +56,16 @@ export class WatchSupervisor {
 
   async #run(): Promise<void> {
     const { backoff, logger, staleAfterMs } = this.#options;
-    const now = this.#options.now ?? Date.now;
     while (!this.#stop.signal.aborted) {
       const session = new AbortController();
       const forwardStop = () => session.abort();
       this.#stop.signal.addEventListener('abort', forwardStop, { once: true });
       let stale = false;
-      const startedAt = now();
+      const startedAt = Date.now();
       // Measured from the later of the last sign of life and this session's start, so that after a
       // long outage a fresh session gets its full allowance before it counts as stale.
       const staleCheck = setInterval(() => {
-        if (now() - Math.max(startedAt, this.#options.lastAlive()) > staleAfterMs) {
+        if (Date.now() - Math.max(startedAt, this.#options.lastAlive()) > staleAfterMs) {
           stale = true;
           session.abort();
         }
