@@ -170,12 +170,10 @@ function reportSnapshot(logger: Logger, metrics: DarkroomMetrics, snapshot: AppS
   for (const document of snapshot.unnamedInvalid) {
     logger.warn({ where: document.where, problems: document.problems }, `${document.where} is not a valid DarkroomApp`);
   }
-  logger.info(
-    { served: [...snapshot.apps.keys()], invalid: snapshot.invalid.size + snapshot.unnamedInvalid.length },
-    'apps loaded',
-  );
+  const invalid = snapshot.invalid.size + snapshot.unnamedInvalid.length;
+  logger.info({ served: [...snapshot.apps.keys()], invalid }, 'apps loaded');
   metrics.configAppsLoaded.set(snapshot.apps.size);
-  metrics.configAppsInvalid.set(snapshot.invalid.size + snapshot.unnamedInvalid.length);
+  metrics.configAppsInvalid.set(invalid);
   metrics.configAppValid.reset();
   for (const name of snapshot.apps.keys()) metrics.configAppValid.set({ app: name }, 1);
   for (const name of snapshot.invalid.keys()) metrics.configAppValid.set({ app: name }, 0);

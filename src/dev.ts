@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseAppsYaml } from './config/sources/file-source.js';
-import { SettingsError, loadSettings } from './config/settings.js';
+import { loadSettings } from './config/settings.js';
 import { startDarkroom } from './darkroom.js';
 import { startEmbeddedS3 } from './devstorage/embedded-s3.js';
 
@@ -69,6 +69,6 @@ async function bucketsOf(appsFile: string): Promise<string[]> {
 }
 
 dev().catch((error: unknown) => {
-  process.stderr.write(`darkroom dev: ${error instanceof SettingsError || error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`darkroom dev: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

@@ -1,5 +1,6 @@
 /**
- * Production entry point: the only place that reads `process.env` and handles signals.
+ * Production entry point: the only place that reads darkroom's settings from `process.env` (the
+ * cloud SDKs read their own `AWS_*` / `GOOGLE_*` variables) and handles signals.
  * Run as `node dist/main.js` directly (not through npm) so SIGTERM reaches this process.
  */
 import { SettingsError, loadSettings } from './config/settings.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import AWSAccount from 's3rver/lib/models/account.js';
-import { startVerifyingProxy } from './verifying-proxy.js';
+import { startVerifyingProxy, xmlEscape } from './verifying-proxy.js';
 import type { VerifyingProxy } from './verifying-proxy.js';
 
 /**
@@ -61,17 +61,13 @@ function assertBucketName(bucket: string): void {
   }
 }
 
-function xmlText(text: string): string {
-  return text.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c] as string);
-}
-
 /**
  * The bucket's CORS rule ("Configuring cross-origin resource sharing" in the
  * S3 User Guide): browsers at the allowed origins may PUT with any headers
  * (a presigned upload sends Content-Type) and GET/HEAD, and may read ETag.
  */
-export function corsConfigurationXml(origins: readonly string[]): string {
-  const allowed = origins.map((o) => `<AllowedOrigin>${xmlText(o)}</AllowedOrigin>`).join('');
+function corsConfigurationXml(origins: readonly string[]): string {
+  const allowed = origins.map((o) => `<AllowedOrigin>${xmlEscape(o)}</AllowedOrigin>`).join('');
   return (
     '<CORSConfiguration><CORSRule>' +
     allowed +

@@ -16,13 +16,13 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /** The only algorithm S3 accepts for SigV4 with a secret key. */
-export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
+const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
 /** Payload-hash placeholder used by presigned URLs (and clients that opt out of payload signing). */
-export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 /** S3's upper bound for X-Amz-Expires: seven days, in seconds. */
-export const MAX_PRESIGNED_EXPIRES_SECONDS = 604_800;
+const MAX_PRESIGNED_EXPIRES_SECONDS = 604_800;
 /** S3 refuses header-signed requests whose x-amz-date is more than 15 minutes off. */
-export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
+const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 
 /** A request as the HTTP server received it. */
 export interface SigV4Request {
@@ -40,13 +40,6 @@ export interface SigV4Options {
   lookupSecret: (accessKeyId: string) => string | undefined;
   /** The server's clock. */
   now: Date;
-  /** Service name expected in the credential scope; default `s3`. */
-  service?: string;
-  /**
-   * Region expected in the credential scope. Unset means any region is
-   * accepted (S3 itself insists on the bucket's region).
-   */
-  region?: string;
 }
 
 /**
@@ -118,7 +111,7 @@ function hexValue(ch: string | undefined): number {
  * form encoding (the reading MinIO and most servers use); in paths it is a
  * literal plus.
  */
-export function percentDecode(input: string, plusIsSpace: boolean): Buffer {
+function percentDecode(input: string, plusIsSpace: boolean): Buffer {
   const bytes: number[] = [];
   for (let i = 0; i < input.length; i++) {
     const ch = input[i] as string;
@@ -144,7 +137,7 @@ export function percentDecode(input: string, plusIsSpace: boolean): Buffer {
 }
 
 /** Splits a request target into path and query (without the `?`). Absolute-form targets lose scheme and authority. */
-export function splitRawUrl(rawUrl: string): { path: string; query: string } {
+function splitRawUrl(rawUrl: string): { path: string; query: string } {
   let target = rawUrl;
   const absolute = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(target);
   if (absolute) target = target.slice(absolute[0].length);
@@ -187,7 +180,7 @@ function queryPairBytes(rawQuery: string): Array<[key: Buffer, value: Buffer]> {
 }
 
 /** Decoded query parameters in the order sent; a parameter without `=` has the value `''`. */
-export function parseQuery(rawQuery: string): Array<[key: string, value: string]> {
+function parseQuery(rawQuery: string): Array<[key: string, value: string]> {
   return queryPairBytes(rawQuery).map(([k, v]) => [k.toString('utf8'), v.toString('utf8')]);
 }
 
@@ -280,7 +273,7 @@ export function computeSignature(signingKey: Uint8Array, toSign: string): string
 }
 
 /** Constant-time string comparison (length is not secret: signatures are always 64 hex digits). */
-export function constantTimeEqual(a: string, b: string): boolean {
+function constantTimeEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a, 'utf8');
   const bb = Buffer.from(b, 'utf8');
   if (ab.length !== bb.length) return false;
@@ -305,7 +298,7 @@ function singleHeader(headers: Map<string, string | string[]>, name: string): st
 }
 
 /** Parses `YYYYMMDDTHHMMSSZ` (ISO 8601 basic format, UTC). */
-export function parseAmzDate(value: string): Date | undefined {
+function parseAmzDate(value: string): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
   if (!m) return undefined;
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
@@ -525,7 +518,14 @@ interface Scope {
   scope: string;
 }
 
-function parseScope(auth: Auth, expectedService: string, expectedRegion: string | undefined): Scope | SigV4Failure {
+/** The service the credential scope must name. */
+const SERVICE = 's3';
+
+/**
+ * Any region is accepted: the development storage has none of its own (S3
+ * itself insists on the bucket's region).
+ */
+function parseScope(auth: Auth): Scope | SigV4Failure {
   const prefix =
     auth.mode === 'query'
       ? 'Error parsing the X-Amz-Credential parameter;'
@@ -541,11 +541,8 @@ function parseScope(auth: Auth, expectedService: string, expectedRegion: string 
   if (date !== auth.amzDate.slice(0, 8)) {
     return malformed(auth.mode, `${prefix} Invalid credential date "${date}". This date is not the same as X-Amz-Date: "${auth.amzDate.slice(0, 8)}".`);
   }
-  if (expectedRegion !== undefined && region !== expectedRegion) {
-    return malformed(auth.mode, `${prefix} the region '${region}' is wrong; expecting '${expectedRegion}'`);
-  }
-  if (service !== expectedService) {
-    return malformed(auth.mode, `${prefix} incorrect service "${service}". This endpoint belongs to "${expectedService}".`);
+  if (service !== SERVICE) {
+    return malformed(auth.mode, `${prefix} incorrect service "${service}". This endpoint belongs to "${SERVICE}".`);
   }
   if (terminator !== 'aws4_request') {
     return malformed(auth.mode, `${prefix} incorrect terminal "${terminator}". This endpoint uses "aws4_request".`);
@@ -586,7 +583,6 @@ function parseSignedHeaders(mode: Auth['mode'], value: string): string[] | SigV4
  * `UNSIGNED-PAYLOAD` for presigned URLs); the body itself is not hashed.
  */
 export function verifySigV4(request: SigV4Request, options: SigV4Options): SigV4Verdict {
-  const service = options.service ?? 's3';
   const headers = lowerCaseHeaders(request.headers);
   const { path, query } = splitRawUrl(request.rawUrl);
   const params = parseQuery(query);
@@ -616,7 +612,7 @@ export function verifySigV4(request: SigV4Request, options: SigV4Options): SigV4
 
   const auth = authorization !== undefined ? readHeaderAuth(authorization, headers) : readQueryAuth(params);
   if ('ok' in auth) return auth;
-  const scope = parseScope(auth, service, options.region);
+  const scope = parseScope(auth);
   if ('ok' in scope) return scope;
   const signedHeaders = parseSignedHeaders(auth.mode, auth.signedHeaders);
   if ('ok' in signedHeaders) return signedHeaders;

@@ -75,7 +75,8 @@ function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-function xmlEscape(text: string): string {
+/** Escapes text for an XML element or attribute value. */
+export function xmlEscape(text: string): string {
   return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
 }
 
@@ -142,7 +143,6 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
   const secrets = new Map(options.credentials.map((c) => [c.accessKeyId, c.secretAccessKey]));
   const corsAllowedOrigins = options.corsAllowedOrigins ?? [];
   const agent = new Agent({ keepAlive: true });
-  const sockets = new Set<Socket>();
 
   /**
    * Streams a verified (or preflight) request to the upstream and its answer
@@ -181,14 +181,13 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
         // body) and then stopped reading: discard the rest of the upload and
         // let the answer already on its way finish.
         req.resume();
-      } else if (!res.headersSent) {
+      } else {
+        // (sendError destroys the response instead if it is already under way.)
         sendError(req, res, corsAllowedOrigins, {
           status: 503,
           code: 'ServiceUnavailable',
           message: 'The storage service behind the verifying proxy is not reachable.',
         });
-      } else {
-        res.destroy();
       }
     });
     // A client that goes away mid-upload (or mid-download) abandons the upstream exchange too.
@@ -248,10 +247,6 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     else socket.destroy();
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -271,7 +266,7 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
-        for (const socket of sockets) socket.destroy();
+        server.closeAllConnections();
         agent.destroy();
       }),
   };

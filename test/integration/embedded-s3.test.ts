@@ -5,12 +5,12 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { startEmbeddedS3 } from '../../src/devstorage/embedded-s3.js';
 import type { EmbeddedS3 } from '../../src/devstorage/embedded-s3.js';
 import { startVerifyingProxy } from '../../src/devstorage/verifying-proxy.js';
+import { freePort } from '../support/stack.js';
 
 const BUCKET = 'darkroom-it';
 const CREDENTIALS = { accessKeyId: 'DARKROOMITKEY', secretAccessKey: 'it-secret/with+chars=' };
@@ -265,12 +265,7 @@ describe('verifying proxy: transport', () => {
 
   it('answers 503 ServiceUnavailable when the storage behind it is down', async () => {
     // A port that was free a moment ago: nothing listens there.
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port: free } = probe.address() as { port: number };
-        probe.close(() => resolve(free));
-      });
-    });
+    const port = await freePort();
     const proxy = await startVerifyingProxy({ upstream: { host: '127.0.0.1', port }, credentials: [CREDENTIALS] });
     try {
       const downClient = sdkClient(proxy.url);

@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { newImageKey } from '../../src/core/keys.js';
 import { startEmbeddedS3, type EmbeddedS3 } from '../../src/devstorage/embedded-s3.js';
 import { jpegBytes } from '../fixtures/images.js';
+import { appYaml } from '../support/stack.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const nodeBin = join(root, 'node_modules/.bin/node');
@@ -61,16 +62,7 @@ beforeAll(async () => {
   appsFile = join(dir, 'apps.yaml');
   await writeFile(
     appsFile,
-    [
-      'apiVersion: darkroom.dev/v1alpha1',
-      'kind: DarkroomApp',
-      'metadata: {name: shop}',
-      'spec:',
-      '  allowPublicUpload: true',
-      `  storage: {provider: s3, bucket: ${bucket}, prefix: shop/}`,
-      '  rateLimit: {requests: 1000000, windowSeconds: 60}',
-      '',
-    ].join('\n'),
+    appYaml('shop', `allowPublicUpload: true\nstorage: {provider: s3, bucket: ${bucket}, prefix: shop/}\nrateLimit: {requests: 1000000, windowSeconds: 60}`),
   );
 }, 60_000);
 
