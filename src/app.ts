@@ -6,8 +6,7 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { AppRegistry } from './config/app-registry.js';
 import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-handler.js';
-import { httpMetrics } from './http/http-metrics.js';
-import { requestLogging } from './http/request-context.js';
+import { requestEnvelope } from './http/request-envelope.js';
 import { demoPageRoutes, type DemoPageOptions } from './http/routes/demo-page.js';
 import { healthRoutes } from './http/routes/health.js';
 import { presignUploadRoutes } from './http/routes/presign-upload.js';
@@ -34,23 +33,12 @@ export interface AppDeps {
   readonly imageReader?: ImageReader | undefined;
 }
 
-/** Security headers on every response: nothing darkroom serves is a page or a script. */
-const securityHeaders: express.RequestHandler = (_req, res, next) => {
-  // setHeader, not res.set: fixed values need none of Express's Content-Type handling.
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'; sandbox");
-  res.setHeader('Referrer-Policy', 'no-referrer');
-  next();
-};
-
 /** The public API: uploads, reads, health. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(requestLogging(deps.logger));
-  app.use(httpMetrics(deps.metrics));
-  app.use(securityHeaders);
+  app.use(requestEnvelope(deps.logger, deps.metrics));
 
   const router = express.Router({ caseSensitive: true, strict: true });
   healthRoutes(router, deps);

@@ -5,6 +5,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
+import { sendJson } from './json-response.js';
 import { logFor, requestIdOf } from './request-context.js';
 
 /** Express's body parser and router tag their errors with a `type` and an HTTP status. */
@@ -44,11 +45,10 @@ export function sendError(res: Response, error: DarkroomError): void {
     res.destroy(error);
     return;
   }
-  res.status(error.status);
-  res.set('Cache-Control', 'no-store');
-  for (const [name, value] of Object.entries(error.headers)) res.set(name, value);
-  if (error.retryAfterSeconds !== undefined) res.set('Retry-After', String(error.retryAfterSeconds));
-  res.json({
+  res.setHeader('Cache-Control', 'no-store');
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+  sendJson(res, error.status, {
     success: false,
     error: { code: error.code, message: error.message, requestId: requestIdOf(res.req) },
   });

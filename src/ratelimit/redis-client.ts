@@ -36,9 +36,10 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     connectTimeout: options.connectTimeoutMs ?? 2_000,
     // Never give up: shared limits resume by themselves when Redis is back.
     retryStrategy: (attempt) => reconnectDelayMs(attempt),
-    // Commands issued in the same tick go out in one write: under load that is many decisions per
-    // syscall, with no added latency.
-    enableAutoPipelining: true,
+    // No auto-pipelining: it saves a few writes under load, but measured on the upload bench it kept
+    // commands alive across young-generation collections (scavenges of 3–4 ms instead of 1, an old
+    // generation growing by 2 MB per scavenge) and doubled the p99, for no throughput gain.
+    enableAutoPipelining: false,
     connectionName: 'darkroom',
     lazyConnect: true,
   });

@@ -2,21 +2,23 @@
  * Fast presigned PUT URLs for one bucket, byte-identical to `getSignedUrl`'s.
  *
  * `getSignedUrl` runs the client's whole middleware stack (endpoint rules, serialisation, identity)
- * for every URL — 140 to 280 µs of CPU, machine depending, for what is a handful of HMACs. The
+ * for every URL — 110 to 280 µs of CPU, machine depending, for what is a hash and an HMAC. The
  * request it signs differs between two uploads only in the object key and the Content-Type and
  * Content-Length headers, so we run the SDK's own stack once, with a placeholder key, and keep the
  * request it builds as a template (host, path around the key, query, headers, signing region and
  * service). Each URL is then the template with the key spliced into the path, signed by
- * `@smithy/signature-v4` — the signer the SDK uses underneath — with the same options
- * `getSignedUrl` passes it. A test compares the two byte for byte over awkward keys, lengths,
+ * `SigV4QuerySigner` with the rules and options `getSignedUrl` gives `@smithy/signature-v4`. When a
+ * template is prepared, one probe URL is signed both ways and the template is used only if the two
+ * agree; the tests compare the result with `getSignedUrl` byte for byte over awkward keys, lengths,
  * expiries, dates and session tokens.
  *
- * Anything the template cannot express (SigV4a multi-region access points, S3 Express sessions)
- * falls back to `getSignedUrl`.
+ * Anything the template cannot express (SigV4a multi-region access points, S3 Express sessions, a
+ * probe that disagrees) falls back to `getSignedUrl`.
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { escapeUri, SigV4QuerySigner, type SigningCredentials } from './sigv4-query-signer.js';
 
 /** One PUT to sign. */
 export interface PresignPutInput {
@@ -40,11 +42,7 @@ interface RequestTemplate {
   readonly port: number | undefined;
   readonly pathBeforeKey: string;
   readonly pathAfterKey: string;
-  readonly query: Readonly<Record<string, string>>;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly signer: SignatureV4;
-  readonly signingRegion: string;
-  readonly signingService: string;
+  readonly signer: SigV4QuerySigner;
 }
 
 // Only unreserved characters, so every encoder leaves it untouched and it can be found in the path.
@@ -52,10 +50,17 @@ const placeholderKey = 'darkroom-presign-template-key';
 const placeholderContentType = 'application/x-darkroom-placeholder';
 // Resolved credentials are reused until this long before they expire, and re-read at least this often.
 const credentialsRefreshMs = 5 * 60_000;
-// The signer's options that do not vary per upload (it reads these sets, never changes them).
+// What getSignedUrl declares unsignable, and the headers it is asked to sign all the same.
 const signTypeOnly: Set<string> = new Set(['content-type']);
 const signTypeAndLength: Set<string> = new Set(['content-type', 'content-length']);
-const noHeaders: Set<string> = new Set();
+// The probe a template must sign exactly as signature-v4 does before it is used.
+const probeInput: PresignPutInput = {
+  key: "probe/ünïcödé key!(*)'~.png",
+  contentType: 'image/png',
+  contentLength: 12_345,
+  expiresInSeconds: 900,
+  signingDate: new Date('2026-01-02T03:04:05.678Z'),
+};
 
 export class S3Presigner {
   #template: Promise<RequestTemplate | undefined> | undefined;
@@ -71,29 +76,7 @@ export class S3Presigner {
   async presignPut(input: PresignPutInput): Promise<string> {
     const template = await this.#loadTemplate();
     if (!template) return this.presignPutWithSdk(input);
-    const headers: Record<string, string> = { ...template.headers, 'content-type': input.contentType };
-    if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
-    const request: SignerRequest = {
-      method: 'PUT',
-      protocol: template.protocol,
-      hostname: template.hostname,
-      port: template.port,
-      path: template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey,
-      // The signer clones the request before adding its parameters: the template's query stays as it is.
-      query: template.query,
-      headers,
-    };
-    const signed = await template.signer.presign(request, {
-      expiresIn: input.expiresInSeconds,
-      signingDate: input.signingDate,
-      signableHeaders: input.contentLength === undefined ? signTypeOnly : signTypeAndLength,
-      // What `getSignedUrl` passes; `signableHeaders` wins over it for content-type.
-      unsignableHeaders: signTypeOnly,
-      unhoistableHeaders: noHeaders,
-      signingRegion: template.signingRegion,
-      signingService: template.signingService,
-    });
-    return formatUrl(signed);
+    return signWithTemplate(template, input, await this.#resolveCredentials());
   }
 
   /** Whether URLs come from the template (false: every URL goes through `getSignedUrl`). */
@@ -181,25 +164,17 @@ export class S3Presigner {
     const config = this.client.config;
     const region = captured.region ?? (await config.region());
     const service = captured.service ?? 's3';
-    return {
+    const template: RequestTemplate = {
       protocol: request.protocol,
       hostname: request.hostname,
       port: request.port,
       pathBeforeKey: before,
       pathAfterKey: after,
-      query,
-      headers,
-      signer: new SignatureV4({
-        service,
-        region,
-        credentials: () => this.#resolveCredentials(),
-        sha256: config.sha256,
-        uriEscapePath: false,
-        applyChecksum: false,
-      }),
-      signingRegion: region,
-      signingService: service,
+      signer: new SigV4QuerySigner({ method: 'PUT', query, headers, region, service, unsignable: signTypeOnly }),
     };
+    const credentials = await this.#resolveCredentials();
+    const reference = await signWithSignatureV4(template, { query, headers, region, service, sha256: config.sha256 }, probeInput, credentials);
+    return signWithTemplate(template, probeInput, credentials) === reference ? template : undefined;
   }
 
   /** The client's credentials, cached until shortly before they expire. */
@@ -221,19 +196,62 @@ export class S3Presigner {
   }
 }
 
-/** RFC 3986 encoding as the AWS SDK applies it: encodeURIComponent plus `!'()*`. */
-function escapeUri(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
 /** An S3 key in a path: each segment escaped, the slashes kept (the `{Key+}` greedy label). */
 function encodeKeyPath(key: string): string {
   return key.split('/').map(escapeUri).join('/');
 }
 
+function signWithTemplate(template: RequestTemplate, input: PresignPutInput, credentials: SigningCredentials): string {
+  const path = template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey;
+  const headers: Record<string, string> = { 'content-type': input.contentType };
+  if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
+  const { query } = template.signer.sign({
+    path,
+    headers,
+    signable: input.contentLength === undefined ? signTypeOnly : signTypeAndLength,
+    expiresInSeconds: input.expiresInSeconds,
+    signingDate: input.signingDate,
+    credentials,
+  });
+  return formatUrl({ protocol: template.protocol, hostname: template.hostname, port: template.port, path, query });
+}
+
+/** The probe's reference: the template's request signed by signature-v4 with getSignedUrl's options. */
+async function signWithSignatureV4(
+  template: RequestTemplate,
+  shape: { query: Record<string, string>; headers: Record<string, string>; region: string; service: string; sha256: S3Client['config']['sha256'] },
+  input: PresignPutInput,
+  credentials: Credentials,
+): Promise<string> {
+  const signer = new SignatureV4({ service: shape.service, region: shape.region, credentials, sha256: shape.sha256, uriEscapePath: false, applyChecksum: false });
+  const headers: Record<string, string> = { ...shape.headers, 'content-type': input.contentType };
+  if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
+  const signed = await signer.presign(
+    {
+      method: 'PUT',
+      protocol: template.protocol,
+      hostname: template.hostname,
+      port: template.port,
+      path: template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey,
+      query: shape.query,
+      headers,
+    },
+    {
+      expiresIn: input.expiresInSeconds,
+      signingDate: input.signingDate,
+      signableHeaders: input.contentLength === undefined ? signTypeOnly : signTypeAndLength,
+      unsignableHeaders: signTypeOnly,
+      unhoistableHeaders: new Set(),
+      signingRegion: shape.region,
+      signingService: shape.service,
+    },
+  );
+  return formatUrl({ ...signed, query: signed.query as Record<string, string> });
+}
+
 /** A signed request as a URL, in the SDK's form: query keys sorted, keys and values escaped. */
-function formatUrl(request: SignerRequest): string {
-  const params = request.query ?? {};
+function formatUrl(request: { protocol: string; hostname: string; port?: number | undefined; path: string; query: Readonly<Record<string, string | string[] | null>> }): string {
+  const params = request.query;
   const query = Object.keys(params)
     .sort()
     .map((name) => {

@@ -6,7 +6,7 @@
  * the right shape; file name and a known image extension; per-owner rate limit; app exists; app
  * allows public upload; extension allowed and size within the app's limit.
  */
-import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import type { AppRegistry } from '../../config/app-registry.js';
 import { contentTypeMatches } from '../../core/image-types.js';
@@ -18,6 +18,8 @@ import { unknownAppLabel, type DarkroomMetrics } from '../../metrics/metrics.js'
 import { rateLimitHeaders } from '../../ratelimit/rate-limit-headers.js';
 import type { RateLimit, RateLimiter } from '../../ratelimit/rate-limiter.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
+import { isJsonMediaType, readJsonBody } from '../json-body.js';
+import { sendJson } from '../json-response.js';
 import { readOwnerId } from '../owner-id.js';
 import { publicImageUrl } from './public-url.js';
 
@@ -48,86 +50,84 @@ export interface PresignUploadDeps {
 }
 
 export function presignUploadRoutes(router: Router, deps: PresignUploadDeps): void {
-  const path = '/darkroom/:appName/v1/images/presigned-urls';
-  const jsonBody = express.json({ limit: maxPresignBodyBytes, strict: true });
-  // Every refusal, whichever check raised it, is counted once here with its code as the reason.
-  // (An error handler inside the route's own stack: Express skips other routes once an error is pending.)
-  const countRefusal: ErrorRequestHandler = (error: unknown, _req, res, next) => {
-    const label = typeof res.locals.appLabel === 'string' ? res.locals.appLabel : unknownAppLabel;
-    deps.metrics.uploadUrlsRefused.inc({ app: label, reason: toDarkroomError(error).code });
-    next(error);
-  };
-  router.post(path, requireOwnerAndJson, jsonBody, presignHandler(deps), countRefusal);
+  // One handler for the whole endpoint, body reading included: each extra route layer, and
+  // body-parser's generality, cost a visible share of this endpoint's throughput.
+  router.post('/darkroom/:appName/v1/images/presigned-urls', presignHandler(deps));
 }
-
-/** Runs before the body is read, so a missing header is reported before a bad body. */
-const requireOwnerAndJson: RequestHandler = (req, res, next) => {
-  res.locals.route = 'presign_upload';
-  res.locals.ownerId = readOwnerId(req.headers);
-  if (!req.is('application/json')) throw darkroomError('UNSUPPORTED_MEDIA_TYPE');
-  next();
-};
 
 function presignHandler(deps: PresignUploadDeps): RequestHandler {
   return async (req, res) => {
-    const appName = String(req.params.appName);
-    const body = parseBody(req.body);
-    const file = sanitiseFileName(body.file);
-    if (!file.ok) throw darkroomError(file.problem === 'invalid' ? 'INVALID_FILE_NAME' : 'UNSUPPORTED_FILE_TYPE');
-    const { imageType, extension, name } = file.value;
-    if (body.contentType !== undefined && !contentTypeMatches(body.contentType, imageType)) {
-      throw darkroomError('CONTENT_TYPE_MISMATCH');
+    res.locals.route = 'presign_upload';
+    try {
+      await authoriseUpload(deps, req, res);
+    } catch (error) {
+      // Every refusal, whichever check raised it, is counted once here with its code as the reason.
+      const label = typeof res.locals.appLabel === 'string' ? res.locals.appLabel : unknownAppLabel;
+      deps.metrics.uploadUrlsRefused.inc({ app: label, reason: toDarkroomError(error).code });
+      throw error;
     }
-
-    const lookup = deps.registry.lookup(appName);
-    if (lookup.state !== 'unknown') res.locals.appLabel = appName;
-    const limit = lookup.state === 'served' ? lookup.app.spec.rateLimit : unknownAppRateLimit;
-    // Unknown names share one bucket per owner, so random names cannot grow the limiter's state.
-    const decision = await deps.rateLimiter.consume(lookup.state === 'unknown' ? '' : appName, res.locals.ownerId as string, limit);
-    res.set(rateLimitHeaders(decision));
-    if (!decision.allowed) {
-      deps.metrics.rateLimitRejections.inc({ app: lookup.state === 'unknown' ? unknownAppLabel : appName });
-      throw darkroomError('RATE_LIMITED', { retryAfterSeconds: decision.retryAfterSeconds });
-    }
-
-    if (lookup.state === 'unknown') throw darkroomError('APP_NOT_FOUND');
-    if (lookup.state === 'invalid') throw darkroomError('APP_CONFIG_INVALID');
-    const { spec } = lookup.app;
-    const refusal = checkUploadPolicy(
-      { ...spec.upload, allowPublicUpload: spec.allowPublicUpload },
-      { extension, size: body.size },
-    );
-    if (refusal) throw darkroomError(refusal);
-    const publicBaseURL = spec.publicBaseURL ?? deps.defaultPublicBaseURL;
-    if (!publicBaseURL) {
-      throw darkroomError('APP_CONFIG_INVALID', {
-        message: 'This app has no publicBaseURL and darkroom has no DARKROOM_PUBLIC_BASE_URL.',
-      });
-    }
-
-    const key = newImageKey(name);
-    const presigned = await deps.storage.forApp(lookup.app).presignUpload({
-      key: storageKey(spec.storage.prefix, key),
-      contentType: imageType.contentType,
-      contentLength: body.size,
-      maxBytes: spec.upload.maxBytes,
-      expiresInSeconds: spec.upload.urlTTLSeconds,
-    });
-    deps.metrics.uploadUrlsIssued.inc({ app: appName });
-    // A signed URL is a short-lived credential: no cache may keep it.
-    res.set('Cache-Control', 'no-store');
-    res.json({
-      success: true,
-      data: {
-        uploadURL: presigned.url,
-        publicURL: publicImageUrl(publicBaseURL, appName, key),
-        key,
-        method: presigned.method,
-        headers: presigned.headers,
-        expiresAt: presigned.expiresAt.toISOString(),
-      },
-    });
   };
+}
+
+async function authoriseUpload(deps: PresignUploadDeps, req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1]): Promise<void> {
+  // The owner header is checked before the body is read, so it is reported before a bad body.
+  const ownerId = readOwnerId(req.headers);
+  if (!isJsonMediaType(req.headers['content-type'])) throw darkroomError('UNSUPPORTED_MEDIA_TYPE');
+  const body = parseBody(await readJsonBody(req, maxPresignBodyBytes));
+  const appName = String(req.params.appName);
+  const file = sanitiseFileName(body.file);
+  if (!file.ok) throw darkroomError(file.problem === 'invalid' ? 'INVALID_FILE_NAME' : 'UNSUPPORTED_FILE_TYPE');
+  const { imageType, extension, name } = file.value;
+  if (body.contentType !== undefined && !contentTypeMatches(body.contentType, imageType)) {
+    throw darkroomError('CONTENT_TYPE_MISMATCH');
+  }
+
+  const lookup = deps.registry.lookup(appName);
+  if (lookup.state !== 'unknown') res.locals.appLabel = appName;
+  const limit = lookup.state === 'served' ? lookup.app.spec.rateLimit : unknownAppRateLimit;
+  // Unknown names share one bucket per owner, so random names cannot grow the limiter's state.
+  const decision = await deps.rateLimiter.consume(lookup.state === 'unknown' ? '' : appName, ownerId, limit);
+  const limitHeaders = rateLimitHeaders(decision);
+  for (const name in limitHeaders) res.setHeader(name, limitHeaders[name] as string);
+  if (!decision.allowed) {
+    deps.metrics.rateLimitRejections.inc({ app: lookup.state === 'unknown' ? unknownAppLabel : appName });
+    throw darkroomError('RATE_LIMITED', { retryAfterSeconds: decision.retryAfterSeconds });
+  }
+
+  if (lookup.state === 'unknown') throw darkroomError('APP_NOT_FOUND');
+  if (lookup.state === 'invalid') throw darkroomError('APP_CONFIG_INVALID');
+  const { spec } = lookup.app;
+  const refusal = checkUploadPolicy({ ...spec.upload, allowPublicUpload: spec.allowPublicUpload }, { extension, size: body.size });
+  if (refusal) throw darkroomError(refusal);
+  const publicBaseURL = spec.publicBaseURL ?? deps.defaultPublicBaseURL;
+  if (!publicBaseURL) {
+    throw darkroomError('APP_CONFIG_INVALID', {
+      message: 'This app has no publicBaseURL and darkroom has no DARKROOM_PUBLIC_BASE_URL.',
+    });
+  }
+
+  const key = newImageKey(name);
+  const presigned = await deps.storage.forApp(lookup.app).presignUpload({
+    key: storageKey(spec.storage.prefix, key),
+    contentType: imageType.contentType,
+    contentLength: body.size,
+    maxBytes: spec.upload.maxBytes,
+    expiresInSeconds: spec.upload.urlTTLSeconds,
+  });
+  deps.metrics.uploadUrlsIssued.inc({ app: appName });
+  // A signed URL is a short-lived credential: no cache may keep it.
+  res.setHeader('Cache-Control', 'no-store');
+  sendJson(res, 200, {
+    success: true,
+    data: {
+      uploadURL: presigned.url,
+      publicURL: publicImageUrl(publicBaseURL, appName, key),
+      key,
+      method: presigned.method,
+      headers: presigned.headers,
+      expiresAt: presigned.expiresAt.toISOString(),
+    },
+  });
 }
 
 function parseBody(body: unknown): z.infer<typeof presignBodySchema> {

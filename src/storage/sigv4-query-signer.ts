@@ -1,0 +1,184 @@
+/**
+ * SigV4 query-string signing (presigned URLs) for one request shape, prepared once.
+ *
+ * `@smithy/signature-v4` clones the request, re-derives which headers to hoist and sign, re-hashes
+ * the secret to find its signing key and passes a raw key to every HMAC (which Node ≥ 22 checks
+ * against each `KeyObject` kind): about 17–25 µs per URL. Between two uploads of one bucket only
+ * the path, the Content-Type and Content-Length headers, the date, the expiry and (rarely) the
+ * credentials change, so everything else — the hoisted and signed template headers, the payload
+ * hash, the signing key of the day as a `KeyObject` — is computed here once. The rules are
+ * signature-v4's own (`presign` with `uriEscapePath: false`, as S3 signs); `S3Presigner` checks
+ * this signer against it when it prepares a shape, and the tests against `getSignedUrl`.
+ */
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+
+/** Credentials as the SDK resolves them. */
+export interface SigningCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string | undefined;
+}
+
+/** What stays the same for every URL of one shape. */
+export interface RequestShape {
+  readonly method: string;
+  /** Query parameters of the unsigned request (S3: `x-id=PutObject`). */
+  readonly query: Readonly<Record<string, string>>;
+  /** Headers of the unsigned request, per-URL ones excluded (`host`, `X-Amz-Content-Sha256`, …). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly region: string;
+  readonly service: string;
+  /**
+   * Headers the caller's options declare unsignable (getSignedUrl: content-type); a per-URL
+   * header listed in `signable` is signed all the same.
+   */
+  readonly unsignable: ReadonlySet<string>;
+}
+
+/** What changes from one URL to the next. */
+export interface QuerySigningInput {
+  /** The URI-encoded path, used as is in the canonical request (S3 does not encode it twice). */
+  readonly path: string;
+  /** Per-URL headers, lower-case names (content-type, content-length; never `x-amz-*`, which would be hoisted). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Per-URL headers to sign even when `unsignable` lists them. */
+  readonly signable: ReadonlySet<string>;
+  readonly expiresInSeconds: number;
+  readonly signingDate: Date;
+  readonly credentials: SigningCredentials;
+}
+
+/** SigV4's longest presigned lifetime: seven days. */
+export const maxPresignedSeconds = 604_800;
+const algorithm = 'AWS4-HMAC-SHA256';
+const emptyPayloadHash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+/** Never signed (signature-v4's list), unless the caller names them signable. */
+const alwaysUnsignable = new Set([
+  'authorization',
+  'cache-control',
+  'connection',
+  'expect',
+  'from',
+  'keep-alive',
+  'max-forwards',
+  'pragma',
+  'referer',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'user-agent',
+  'x-amzn-trace-id',
+]);
+/** Removed before signing: the signer produces them. */
+const generatedHeaders = new Set(['authorization', 'x-amz-date', 'date']);
+
+/** RFC 3986 encoding as the AWS SDK applies it: encodeURIComponent plus `!'()*`. */
+export function escapeUri(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** A header value as SigV4 canonicalises it: line breaks and runs of blanks to one space, trimmed. */
+function canonicalHeaderValue(value: string): string {
+  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
+}
+
+function isUnsignable(name: string, unsignable: ReadonlySet<string>): boolean {
+  return alwaysUnsignable.has(name) || unsignable.has(name) || name.startsWith('proxy-') || name.startsWith('sec-');
+}
+
+/** `20261125T123456Z` from a date, as signature-v4 formats it. */
+function amzDate(date: Date): string {
+  const iso = date.toISOString();
+  // YYYY-MM-DDTHH:MM:SS.sssZ → YYYYMMDDTHHMMSSZ (years outside 0–9999 take signature-v4's slower form).
+  if (iso.length !== 24) return iso.replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+}
+
+/** The signed URL's parts: the caller assembles the URL (its own query order and host). */
+export interface SignedQuery {
+  /** Every query parameter of the URL, the signature included (names and values unencoded). */
+  readonly query: Record<string, string>;
+}
+
+export class SigV4QuerySigner {
+  readonly #shape: RequestShape;
+  /** Query parameters from the shape: its own plus the hoisted `x-amz-*` headers. */
+  readonly #fixedQuery: Readonly<Record<string, string>>;
+  /** Headers from the shape, canonical name → canonical value, and whether only `signable` signs them. */
+  readonly #fixedHeaders: ReadonlyMap<string, { readonly value: string; readonly unsignable: boolean }>;
+  readonly #payloadHash: string;
+  #signingKey: { readonly scopeDate: string; readonly secret: string; readonly key: KeyObject } | undefined;
+
+  constructor(shape: RequestShape) {
+    this.#shape = shape;
+    const query: Record<string, string> = { ...shape.query };
+    const headers = new Map<string, { value: string; unsignable: boolean }>();
+    let payloadHash: string | undefined;
+    for (const [name, value] of Object.entries(shape.headers)) {
+      const lower = name.toLowerCase();
+      if (lower === 'x-amz-content-sha256') payloadHash ??= value;
+      if (generatedHeaders.has(lower)) continue;
+      if (lower.startsWith('x-amz-')) {
+        query[name] = value; // hoisted into the query, as presign does with every x-amz-* header
+        continue;
+      }
+      headers.set(lower, { value: canonicalHeaderValue(value), unsignable: isUnsignable(lower, shape.unsignable) });
+    }
+    this.#fixedQuery = query;
+    this.#fixedHeaders = headers;
+    // The declared payload hash wins; a request without a body signs the hash of nothing.
+    this.#payloadHash = payloadHash ?? emptyPayloadHash;
+  }
+
+  sign(input: QuerySigningInput): SignedQuery {
+    if (input.expiresInSeconds > maxPresignedSeconds) {
+      throw new Error('Signature version 4 presigned URLs must have an expiration date less than one week in the future');
+    }
+    const { credentials } = input;
+    const { region, service } = this.#shape;
+    const longDate = amzDate(input.signingDate);
+    const shortDate = longDate.slice(0, 8);
+    const scope = `${shortDate}/${region}/${service}/aws4_request`;
+
+    const headers = new Map<string, string>();
+    for (const [name, header] of this.#fixedHeaders) {
+      if (!header.unsignable || input.signable.has(name)) headers.set(name, header.value);
+    }
+    for (const [name, value] of Object.entries(input.headers)) {
+      if (isUnsignable(name, this.#shape.unsignable) && !input.signable.has(name)) continue;
+      headers.set(name, canonicalHeaderValue(value));
+    }
+    const headerNames = [...headers.keys()].sort();
+    const signedHeaders = headerNames.join(';');
+
+    const query: Record<string, string> = { ...this.#fixedQuery };
+    if (credentials.sessionToken) query['X-Amz-Security-Token'] = credentials.sessionToken;
+    query['X-Amz-Algorithm'] = algorithm;
+    query['X-Amz-Credential'] = `${credentials.accessKeyId}/${scope}`;
+    query['X-Amz-Date'] = longDate;
+    query['X-Amz-Expires'] = input.expiresInSeconds.toString(10);
+    query['X-Amz-SignedHeaders'] = signedHeaders;
+
+    const canonicalQuery = Object.keys(query)
+      .map((name) => [escapeUri(name), escapeUri(query[name] as string)] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, value]) => `${name}=${value}`)
+      .join('&');
+    const canonicalHeaders = headerNames.map((name) => `${name}:${headers.get(name) as string}`).join('\n');
+    const canonicalRequest = `${this.#shape.method}\n${input.path}\n${canonicalQuery}\n${canonicalHeaders}\n\n${signedHeaders}\n${this.#payloadHash}`;
+    const stringToSign = `${algorithm}\n${longDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
+    query['X-Amz-Signature'] = createHmac('sha256', this.#signingKeyFor(shortDate, credentials.secretAccessKey)).update(stringToSign).digest('hex');
+    return { query };
+  }
+
+  /** The day's signing key for this region and service, derived once per day and secret. */
+  #signingKeyFor(shortDate: string, secret: string): KeyObject {
+    const cached = this.#signingKey;
+    if (cached && cached.scopeDate === shortDate && cached.secret === secret) return cached.key;
+    let key: Buffer = createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
+    for (const part of [this.#shape.region, this.#shape.service, 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+    this.#signingKey = { scopeDate: shortDate, secret, key: createSecretKey(key) };
+    return this.#signingKey.key;
+  }
+}
