@@ -5,13 +5,15 @@
  *
  * - darkroom: the real process (`src/main.ts`), REDIS_URL set, production log level, one app with
  *   a limit high enough never to refuse (owners vary too, as in real traffic).
+ * - darkroom without access lines: the same with LOG_LEVEL=warn, which drops the info-level access
+ *   line of every 2xx/4xx answer; shown for what the line costs, not used for the verdicts.
  * - baseline (a): a bare `node:http` server doing the same three things a typical implementation
  *   does: parse and validate the JSON body, one Redis round trip (the same GCRA script), presign
  *   with `getSignedUrl`.
  * - baseline (b): the same bare server with darkroom's presigner (`S3Presigner`).
  *
  * Presigning is local CPU, so no S3 runs: the endpoint is a dummy loopback URL that is never called.
- * Run: `npm run bench:upload` (about a minute). Needs `redis-server`, `wrk` and `taskset`.
+ * Run: `npm run bench:upload` (about two minutes). Needs `redis-server`, `wrk` and `taskset`.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -251,22 +253,28 @@ async function main(): Promise<void> {
     );
     const path = '/darkroom/bench/v1/images/presigned-urls';
 
-    // All three servers stay up (pinned to core 0, idle while another is measured).
-    const darkroomPort = await freePort();
-    const darkroom = spawnPinned(['src/main.ts'], {
-      ...credentialsEnv,
-      PORT: String(darkroomPort),
-      ADMIN_PORT: String(await freePort()),
-      HOST: '127.0.0.1',
-      DARKROOM_APPS_FILE: appsFile,
-      DARKROOM_S3_ENDPOINT: dummyS3Endpoint,
-      DARKROOM_PUBLIC_BASE_URL: 'https://img.example.test',
-      REDIS_URL: redis.url,
-      LOG_LEVEL: 'info',
-    });
-    children.push(darkroom);
-    const targets = [{ name: 'darkroom', url: `http://127.0.0.1:${darkroomPort}${path}` }];
-    await waitForHttp(`http://127.0.0.1:${darkroomPort}/readyz`, darkroom);
+    // All servers stay up (pinned to core 0, idle while another is measured).
+    const targets: { name: string; url: string }[] = [];
+    for (const [name, logLevel] of [
+      ['darkroom', 'info'],
+      ['darkroom, LOG_LEVEL=warn (no access lines)', 'warn'],
+    ] as const) {
+      const port = await freePort();
+      const darkroom = spawnPinned(['src/main.ts'], {
+        ...credentialsEnv,
+        PORT: String(port),
+        ADMIN_PORT: String(await freePort()),
+        HOST: '127.0.0.1',
+        DARKROOM_APPS_FILE: appsFile,
+        DARKROOM_S3_ENDPOINT: dummyS3Endpoint,
+        DARKROOM_PUBLIC_BASE_URL: 'https://img.example.test',
+        REDIS_URL: redis.url,
+        LOG_LEVEL: logLevel,
+      });
+      children.push(darkroom);
+      await waitForHttp(`http://127.0.0.1:${port}/readyz`, darkroom);
+      targets.push({ name, url: `http://127.0.0.1:${port}${path}` });
+    }
     for (const variant of ['a', 'b'] as const) {
       const port = await freePort();
       const baseline = spawnPinned(['bench/upload-authorisation.ts', '--serve', variant, String(port), redis.url], credentialsEnv);
@@ -285,7 +293,7 @@ async function main(): Promise<void> {
 }
 
 function printSummary(results: Result[]): void {
-  const [darkroom, a, b] = results as [Result, Result, Result];
+  const [darkroom, quiet, a, b] = results as [Result, Result, Result, Result];
   const ratioA = darkroom.requestsPerSecond / a.requestsPerSecond;
   const ratioB = darkroom.requestsPerSecond / b.requestsPerSecond;
   const row = (result: Result) =>
@@ -303,6 +311,7 @@ function printSummary(results: Result[]): void {
     `darkroom / baseline (a): ${ratioA.toFixed(2)}× (target ≥ 2.5×: ${verdict(ratioA >= 2.5)})`,
     `darkroom / baseline (b): ${(ratioB * 100).toFixed(0)} % (target ≥ 70 %: ${verdict(ratioB >= 0.7)})`,
     `darkroom p99: ${darkroom.p99Ms.toFixed(2)} ms (target ≤ 10 ms: ${verdict(darkroom.p99Ms <= 10)})`,
+    `without access lines (LOG_LEVEL=warn, for information): ${(quiet.requestsPerSecond / a.requestsPerSecond).toFixed(2)}× (a), ${((quiet.requestsPerSecond / b.requestsPerSecond) * 100).toFixed(0)} % of (b), p99 ${quiet.p99Ms.toFixed(2)} ms`,
     ...(results.some((result) => result.errors > 0 || result.non2xx > 0)
       ? [`warning: errors or non-2xx answers: ${results.map((result) => `${result.name} ${result.errors}/${result.non2xx}`).join(', ')}`]
       : []),

@@ -205,7 +205,7 @@ function signWithTemplate(template: RequestTemplate, input: PresignPutInput, cre
   const path = template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey;
   const headers: Record<string, string> = { 'content-type': input.contentType };
   if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
-  const { query } = template.signer.sign({
+  const { encoded } = template.signer.sign({
     path,
     headers,
     signable: input.contentLength === undefined ? signTypeOnly : signTypeAndLength,
@@ -213,7 +213,7 @@ function signWithTemplate(template: RequestTemplate, input: PresignPutInput, cre
     signingDate: input.signingDate,
     credentials,
   });
-  return formatUrl({ protocol: template.protocol, hostname: template.hostname, port: template.port, path, query });
+  return `${origin(template)}${path}?${encoded}`;
 }
 
 /** The probe's reference: the template's request signed by signature-v4 with getSignedUrl's options. */
@@ -259,7 +259,11 @@ function formatUrl(request: { protocol: string; hostname: string; port?: number 
       return typeof value === 'string' ? `${escapeUri(name)}=${escapeUri(value)}` : escapeUri(name);
     })
     .join('&');
+  return `${origin(request)}${request.path}${query ? `?${query}` : ''}`;
+}
+
+/** `scheme://host[:port]` of a request. */
+function origin(request: { protocol: string; hostname: string; port?: number | undefined }): string {
   const protocol = request.protocol.endsWith(':') ? request.protocol : `${request.protocol}:`;
-  const port = request.port ? `:${request.port}` : '';
-  return `${protocol}//${request.hostname}${port}${request.path}${query ? `?${query}` : ''}`;
+  return `${protocol}//${request.hostname}${request.port ? `:${request.port}` : ''}`;
 }

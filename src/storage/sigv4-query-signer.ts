@@ -73,8 +73,12 @@ const alwaysUnsignable = new Set([
 /** Removed before signing: the signer produces them. */
 const generatedHeaders = new Set(['authorization', 'x-amz-date', 'date']);
 
+const unreserved = /^[A-Za-z0-9\-._~]*$/;
+
 /** RFC 3986 encoding as the AWS SDK applies it: encodeURIComponent plus `!'()*`. */
 export function escapeUri(value: string): string {
+  // Most names and values (X-Amz-*, dates, numbers, hex) need no encoding: skip the two passes.
+  if (unreserved.test(value)) return value;
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -95,10 +99,12 @@ function amzDate(date: Date): string {
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
 }
 
-/** The signed URL's parts: the caller assembles the URL (its own query order and host). */
+/** The signed URL's query, in two forms. */
 export interface SignedQuery {
   /** Every query parameter of the URL, the signature included (names and values unencoded). */
   readonly query: Record<string, string>;
+  /** The same, encoded as the SDK formats a URL: names in order, `name=value` joined by `&`. */
+  readonly encoded: string;
 }
 
 export class SigV4QuerySigner {
@@ -160,16 +166,31 @@ export class SigV4QuerySigner {
     query['X-Amz-Expires'] = input.expiresInSeconds.toString(10);
     query['X-Amz-SignedHeaders'] = signedHeaders;
 
-    const canonicalQuery = Object.keys(query)
-      .map((name) => [escapeUri(name), escapeUri(query[name] as string)] as const)
+    // Each parameter is encoded once, for the canonical query (ordered by encoded name) and the URL
+    // (ordered by name, as the SDK's URL formatter does).
+    const pairs = new Map<string, string>();
+    const canonicalPairs: [string, string][] = [];
+    for (const name of Object.keys(query)) {
+      const encodedName = escapeUri(name);
+      const pair = `${encodedName}=${escapeUri(query[name] as string)}`;
+      pairs.set(name, pair);
+      canonicalPairs.push([encodedName, pair]);
+    }
+    const canonicalQuery = canonicalPairs
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([name, value]) => `${name}=${value}`)
+      .map(([, pair]) => pair)
       .join('&');
     const canonicalHeaders = headerNames.map((name) => `${name}:${headers.get(name) as string}`).join('\n');
     const canonicalRequest = `${this.#shape.method}\n${input.path}\n${canonicalQuery}\n${canonicalHeaders}\n\n${signedHeaders}\n${this.#payloadHash}`;
     const stringToSign = `${algorithm}\n${longDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
-    query['X-Amz-Signature'] = createHmac('sha256', this.#signingKeyFor(shortDate, credentials.secretAccessKey)).update(stringToSign).digest('hex');
-    return { query };
+    const signature = createHmac('sha256', this.#signingKeyFor(shortDate, credentials.secretAccessKey)).update(stringToSign).digest('hex');
+    query['X-Amz-Signature'] = signature;
+    pairs.set('X-Amz-Signature', `X-Amz-Signature=${signature}`);
+    const encoded = [...pairs.keys()]
+      .sort()
+      .map((name) => pairs.get(name) as string)
+      .join('&');
+    return { query, encoded };
   }
 
   /** The day's signing key for this region and service, derived once per day and secret. */
