@@ -205,7 +205,7 @@ function signWithTemplate(template: RequestTemplate, input: PresignPutInput, cre
   const path = template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey;
   const headers: Record<string, string> = { 'content-type': input.contentType };
   if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
-  const { encoded } = template.signer.sign({
+  const query = template.signer.sign({
     path,
     headers,
     signable: input.contentLength === undefined ? signTypeOnly : signTypeAndLength,
@@ -213,7 +213,7 @@ function signWithTemplate(template: RequestTemplate, input: PresignPutInput, cre
     signingDate: input.signingDate,
     credentials,
   });
-  return `${origin(template)}${path}?${encoded}`;
+  return `${origin(template)}${path}?${query}`;
 }
 
 /** The probe's reference: the template's request signed by signature-v4 with getSignedUrl's options. */

@@ -99,14 +99,6 @@ function amzDate(date: Date): string {
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
 }
 
-/** The signed URL's query, in two forms. */
-export interface SignedQuery {
-  /** Every query parameter of the URL, the signature included (names and values unencoded). */
-  readonly query: Record<string, string>;
-  /** The same, encoded as the SDK formats a URL: names in order, `name=value` joined by `&`. */
-  readonly encoded: string;
-}
-
 export class SigV4QuerySigner {
   readonly #shape: RequestShape;
   /** Query parameters from the shape: its own plus the hoisted `x-amz-*` headers. */
@@ -137,7 +129,8 @@ export class SigV4QuerySigner {
     this.#payloadHash = payloadHash ?? emptyPayloadHash;
   }
 
-  sign(input: QuerySigningInput): SignedQuery {
+  /** The signed URL's query string: parameters ordered by name, as the SDK formats a URL. */
+  sign(input: QuerySigningInput): string {
     if (input.expiresInSeconds > maxPresignedSeconds) {
       throw new Error('Signature version 4 presigned URLs must have an expiration date less than one week in the future');
     }
@@ -184,13 +177,11 @@ export class SigV4QuerySigner {
     const canonicalRequest = `${this.#shape.method}\n${input.path}\n${canonicalQuery}\n${canonicalHeaders}\n\n${signedHeaders}\n${this.#payloadHash}`;
     const stringToSign = `${algorithm}\n${longDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
     const signature = createHmac('sha256', this.#signingKeyFor(shortDate, credentials.secretAccessKey)).update(stringToSign).digest('hex');
-    query['X-Amz-Signature'] = signature;
     pairs.set('X-Amz-Signature', `X-Amz-Signature=${signature}`);
-    const encoded = [...pairs.keys()]
+    return [...pairs.keys()]
       .sort()
       .map((name) => pairs.get(name) as string)
       .join('&');
-    return { query, encoded };
   }
 
   /** The day's signing key for this region and service, derived once per day and secret. */

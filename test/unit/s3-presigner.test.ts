@@ -109,6 +109,13 @@ describe('S3Presigner', () => {
     );
   });
 
+  it('refuses an expiry beyond seven days, as the SDK does', async () => {
+    const signer = presigner({ endpoint: 'http://127.0.0.1:9000' });
+    expect(await signer.usesTemplate()).toBe(true);
+    await expect(signer.presignPut({ ...baseInput, expiresInSeconds: 604_801 })).rejects.toThrow(/one week/);
+    await expect(signer.presignPutWithSdk({ ...baseInput, expiresInSeconds: 604_801 })).rejects.toBeDefined();
+  });
+
   it('re-resolves credentials that are close to expiry', async () => {
     let calls = 0;
     const client = createS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: undefined });
