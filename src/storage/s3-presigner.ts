@@ -18,7 +18,7 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { escapeUri, SigV4QuerySigner, type SigningCredentials } from './sigv4-query-signer.js';
+import { escapeUri, SigV4QuerySigner, type RequestShape, type SigningCredentials } from './sigv4-query-signer.js';
 
 /** One PUT to sign. */
 export interface PresignPutInput {
@@ -37,9 +37,8 @@ type Credentials = Awaited<ReturnType<Extract<S3Client['config']['credentials'],
 
 /** The request the SDK builds for a PutObject, minus what varies per upload. */
 interface RequestTemplate {
-  readonly protocol: string;
-  readonly hostname: string;
-  readonly port: number | undefined;
+  /** `scheme://host[:port]` */
+  readonly origin: string;
   readonly pathBeforeKey: string;
   readonly pathAfterKey: string;
   readonly signer: SigV4QuerySigner;
@@ -164,16 +163,15 @@ export class S3Presigner {
     const config = this.client.config;
     const region = captured.region ?? (await config.region());
     const service = captured.service ?? 's3';
+    const shape: RequestShape = { method: 'PUT', query, headers, region, service, unsignable: signTypeOnly };
     const template: RequestTemplate = {
-      protocol: request.protocol,
-      hostname: request.hostname,
-      port: request.port,
+      origin: origin(request),
       pathBeforeKey: before,
       pathAfterKey: after,
-      signer: new SigV4QuerySigner({ method: 'PUT', query, headers, region, service, unsignable: signTypeOnly }),
+      signer: new SigV4QuerySigner(shape),
     };
     const credentials = await this.#resolveCredentials();
-    const reference = await signWithSignatureV4(template, { query, headers, region, service, sha256: config.sha256 }, probeInput, credentials);
+    const reference = await signWithSignatureV4(request, shape, template, probeInput, credentials, config.sha256);
     return signWithTemplate(template, probeInput, credentials) === reference ? template : undefined;
   }
 
@@ -201,46 +199,41 @@ function encodeKeyPath(key: string): string {
   return key.split('/').map(escapeUri).join('/');
 }
 
-function signWithTemplate(template: RequestTemplate, input: PresignPutInput, credentials: SigningCredentials): string {
-  const path = template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey;
+/** What differs between two uploads: the path with the key, the type and length headers. */
+function perUpload(template: RequestTemplate, input: PresignPutInput) {
   const headers: Record<string, string> = { 'content-type': input.contentType };
   if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
-  const query = template.signer.sign({
-    path,
+  return {
+    path: template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey,
     headers,
     signable: input.contentLength === undefined ? signTypeOnly : signTypeAndLength,
-    expiresInSeconds: input.expiresInSeconds,
-    signingDate: input.signingDate,
-    credentials,
-  });
-  return `${origin(template)}${path}?${query}`;
+  };
 }
 
-/** The probe's reference: the template's request signed by signature-v4 with getSignedUrl's options. */
+function signWithTemplate(template: RequestTemplate, input: PresignPutInput, credentials: SigningCredentials): string {
+  const upload = perUpload(template, input);
+  const query = template.signer.sign({ ...upload, expiresInSeconds: input.expiresInSeconds, signingDate: input.signingDate, credentials });
+  return `${template.origin}${upload.path}?${query}`;
+}
+
+/** The probe's reference: the captured request signed by signature-v4 with getSignedUrl's options. */
 async function signWithSignatureV4(
+  request: SignerRequest,
+  shape: RequestShape,
   template: RequestTemplate,
-  shape: { query: Record<string, string>; headers: Record<string, string>; region: string; service: string; sha256: S3Client['config']['sha256'] },
   input: PresignPutInput,
   credentials: Credentials,
+  sha256: S3Client['config']['sha256'],
 ): Promise<string> {
-  const signer = new SignatureV4({ service: shape.service, region: shape.region, credentials, sha256: shape.sha256, uriEscapePath: false, applyChecksum: false });
-  const headers: Record<string, string> = { ...shape.headers, 'content-type': input.contentType };
-  if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
+  const signer = new SignatureV4({ service: shape.service, region: shape.region, credentials, sha256, uriEscapePath: false, applyChecksum: false });
+  const upload = perUpload(template, input);
   const signed = await signer.presign(
-    {
-      method: 'PUT',
-      protocol: template.protocol,
-      hostname: template.hostname,
-      port: template.port,
-      path: template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey,
-      query: shape.query,
-      headers,
-    },
+    { ...request, path: upload.path, query: { ...shape.query }, headers: { ...shape.headers, ...upload.headers } },
     {
       expiresIn: input.expiresInSeconds,
       signingDate: input.signingDate,
-      signableHeaders: input.contentLength === undefined ? signTypeOnly : signTypeAndLength,
-      unsignableHeaders: signTypeOnly,
+      signableHeaders: upload.signable,
+      unsignableHeaders: shape.unsignable as Set<string>,
       unhoistableHeaders: new Set(),
       signingRegion: shape.region,
       signingService: shape.service,

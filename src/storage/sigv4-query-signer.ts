@@ -9,6 +9,10 @@
  * hash, the signing key of the day as a `KeyObject` — is computed here once. The rules are
  * signature-v4's own (`presign` with `uriEscapePath: false`, as S3 signs); `S3Presigner` checks
  * this signer against it when it prepares a shape, and the tests against `getSignedUrl`.
+ *
+ * `src/devstorage/sigv4.ts` has SigV4 primitives too; they stay apart on purpose. That verifier is
+ * written from AWS's description so that the embedded storage checks this signer rather than
+ * agreeing with it by construction, and the two canonicalise header values by different texts.
  */
 import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
@@ -70,6 +74,9 @@ const alwaysUnsignable = new Set([
   'user-agent',
   'x-amzn-trace-id',
 ]);
+const tokenParameter = 'X-Amz-Security-Token';
+/** Query parameters the signer always sets, whatever the request had. */
+const signerParameters = new Set(['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature']);
 /** Removed before signing: the signer produces them. */
 const generatedHeaders = new Set(['authorization', 'x-amz-date', 'date']);
 
@@ -99,10 +106,28 @@ function amzDate(date: Date): string {
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
 }
 
+/** A query parameter with its encoded forms: the canonical query orders by `encodedName`, the URL by `name`. */
+interface EncodedParameter {
+  readonly name: string;
+  readonly encodedName: string;
+  /** `encodedName=encodedValue` */
+  readonly pair: string;
+}
+
+function encodeParameter(name: string, value: string): EncodedParameter {
+  const encodedName = escapeUri(name);
+  return { name, encodedName, pair: `${encodedName}=${escapeUri(value)}` };
+}
+
+/** Code-unit order, as `Array.prototype.sort` without a comparator. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export class SigV4QuerySigner {
   readonly #shape: RequestShape;
-  /** Query parameters from the shape: its own plus the hoisted `x-amz-*` headers. */
-  readonly #fixedQuery: Readonly<Record<string, string>>;
+  /** Query parameters from the shape (its own plus the hoisted `x-amz-*` headers), encoded once. */
+  readonly #fixedQuery: readonly EncodedParameter[];
   /** Headers from the shape, canonical name → canonical value, and whether only `signable` signs them. */
   readonly #fixedHeaders: ReadonlyMap<string, { readonly value: string; readonly unsignable: boolean }>;
   readonly #payloadHash: string;
@@ -123,7 +148,9 @@ export class SigV4QuerySigner {
       }
       headers.set(lower, { value: canonicalHeaderValue(value), unsignable: isUnsignable(lower, shape.unsignable) });
     }
-    this.#fixedQuery = query;
+    this.#fixedQuery = Object.entries(query)
+      .filter(([name]) => !signerParameters.has(name))
+      .map(([name, value]) => encodeParameter(name, value));
     this.#fixedHeaders = headers;
     // The declared payload hash wins; a request without a body signs the hash of nothing.
     this.#payloadHash = payloadHash ?? emptyPayloadHash;
@@ -151,36 +178,29 @@ export class SigV4QuerySigner {
     const headerNames = [...headers.keys()].sort();
     const signedHeaders = headerNames.join(';');
 
-    const query: Record<string, string> = { ...this.#fixedQuery };
-    if (credentials.sessionToken) query['X-Amz-Security-Token'] = credentials.sessionToken;
-    query['X-Amz-Algorithm'] = algorithm;
-    query['X-Amz-Credential'] = `${credentials.accessKeyId}/${scope}`;
-    query['X-Amz-Date'] = longDate;
-    query['X-Amz-Expires'] = input.expiresInSeconds.toString(10);
-    query['X-Amz-SignedHeaders'] = signedHeaders;
-
-    // Each parameter is encoded once, for the canonical query (ordered by encoded name) and the URL
-    // (ordered by name, as the SDK's URL formatter does).
-    const pairs = new Map<string, string>();
-    const canonicalPairs: [string, string][] = [];
-    for (const name of Object.keys(query)) {
-      const encodedName = escapeUri(name);
-      const pair = `${encodedName}=${escapeUri(query[name] as string)}`;
-      pairs.set(name, pair);
-      canonicalPairs.push([encodedName, pair]);
-    }
-    const canonicalQuery = canonicalPairs
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, pair]) => pair)
+    const signedQuery = [
+      ...(credentials.sessionToken ? [encodeParameter(tokenParameter, credentials.sessionToken)] : []),
+      encodeParameter('X-Amz-Algorithm', algorithm),
+      encodeParameter('X-Amz-Credential', `${credentials.accessKeyId}/${scope}`),
+      encodeParameter('X-Amz-Date', longDate),
+      encodeParameter('X-Amz-Expires', input.expiresInSeconds.toString(10)),
+      encodeParameter('X-Amz-SignedHeaders', signedHeaders),
+    ];
+    // The signer's parameters replace the shape's of the same name, as presign's assignments do.
+    const fixedQuery = credentials.sessionToken ? this.#fixedQuery.filter((parameter) => parameter.name !== tokenParameter) : this.#fixedQuery;
+    const parameters = [...fixedQuery, ...signedQuery];
+    const canonicalQuery = parameters
+      .toSorted((a, b) => compare(a.encodedName, b.encodedName))
+      .map((parameter) => parameter.pair)
       .join('&');
     const canonicalHeaders = headerNames.map((name) => `${name}:${headers.get(name) as string}`).join('\n');
     const canonicalRequest = `${this.#shape.method}\n${input.path}\n${canonicalQuery}\n${canonicalHeaders}\n\n${signedHeaders}\n${this.#payloadHash}`;
     const stringToSign = `${algorithm}\n${longDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
     const signature = createHmac('sha256', this.#signingKeyFor(shortDate, credentials.secretAccessKey)).update(stringToSign).digest('hex');
-    pairs.set('X-Amz-Signature', `X-Amz-Signature=${signature}`);
-    return [...pairs.keys()]
-      .sort()
-      .map((name) => pairs.get(name) as string)
+    parameters.push(encodeParameter('X-Amz-Signature', signature));
+    return parameters
+      .sort((a, b) => compare(a.name, b.name))
+      .map((parameter) => parameter.pair)
       .join('&');
   }
 

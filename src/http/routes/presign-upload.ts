@@ -6,7 +6,7 @@
  * the right shape; file name and a known image extension; per-owner rate limit; app exists; app
  * allows public upload; extension allowed and size within the app's limit.
  */
-import type { RequestHandler, Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import type { AppRegistry } from '../../config/app-registry.js';
 import { contentTypeMatches } from '../../core/image-types.js';
@@ -69,7 +69,7 @@ function presignHandler(deps: PresignUploadDeps): RequestHandler {
   };
 }
 
-async function authoriseUpload(deps: PresignUploadDeps, req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1]): Promise<void> {
+async function authoriseUpload(deps: PresignUploadDeps, req: Request, res: Response): Promise<void> {
   // The owner header is checked before the body is read, so it is reported before a bad body.
   const ownerId = readOwnerId(req.headers);
   if (!isJsonMediaType(req.headers['content-type'])) throw darkroomError('UNSUPPORTED_MEDIA_TYPE');
