@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 
 declare module 'node:http' {
@@ -50,7 +51,7 @@ export function assignRequestId(req: IncomingMessage, res: ServerResponse, logge
 }
 
 /** Writes one request's access line; called once per request by `requestEnvelope`. */
-export type AccessLogRecorder = (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, elapsedMs: number) => void;
+export type AccessLogRecorder = (req: Request, res: Response, elapsedMs: number) => void;
 
 export function accessLogRecorder(logger: Logger): AccessLogRecorder {
   // Access lines hold fixed, non-secret fields only, so they skip the redaction pass (about 5 % of
@@ -58,7 +59,7 @@ export function accessLogRecorder(logger: Logger): AccessLogRecorder {
   const accessLog = logger.child({}, { redact: [] });
   return (req, res, elapsedMs) => {
     // Only what helps an operator: no headers (identity, auth) and no query strings.
-    const url = req.originalUrl ?? req.url ?? '';
+    const url = req.originalUrl;
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     if (quietPaths.has(path)) return;
