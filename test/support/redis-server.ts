@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { freePort } from './ports.js';
+import { realClockEnv } from './real-clock.js';
 
 const redisServerBinary = '/usr/bin/redis-server';
 
@@ -63,7 +64,7 @@ async function launch(port: number, extraArgs: string[]): Promise<ChildProcess> 
   const child = spawn(
     redisServerBinary,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: realClockEnv() },
   );
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
