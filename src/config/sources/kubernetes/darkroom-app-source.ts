@@ -329,7 +329,7 @@ export class KubernetesConfigSource implements ConfigSource {
       const verdict = this.#verdict(key, object);
       if (!verdict) continue;
       const desired = desiredStatus(verdict, object.metadata.generation, object.status, now);
-      this.#writer.reconcile(object.metadata.namespace ?? '', object.metadata.name, object.status, desired);
+      this.#writer.reconcile(object.metadata.namespace ?? '', object.metadata.name, object.status, desired, object.metadata.resourceVersion);
     }
   }
 }
