@@ -64,7 +64,7 @@ export async function startDarkroomProcess(options: DarkroomProcessOptions): Pro
     },
   });
   const logLines: Record<string, unknown>[] = [];
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   lines.on('line', (line) => {
     try {
       logLines.push(JSON.parse(line) as Record<string, unknown>);

@@ -93,9 +93,8 @@ describe('WatchSupervisor', () => {
   async function delaysFor(sessions: readonly ('refused' | 'healthy')[]): Promise<number[]> {
     const delays: number[] = [];
     let index = 0;
-    let supervisor!: WatchSupervisor;
     const done = Promise.withResolvers<void>();
-    supervisor = new WatchSupervisor({
+    const supervisor: WatchSupervisor = new WatchSupervisor({
       backoff: new Backoff({ initialMs: 1, maxMs: 1_000, jitter: 0 }),
       staleAfterMs: 60_000,
       healthyAfterMs: 20,
