@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { leaseName } from '../../src/config/sources/kubernetes/lease-elector.js';
-import { only, root, template, type K8sObject } from './helm.js';
+import { helm, only, root, template, templateArgs, type K8sObject } from './helm.js';
 
 const monitoring = ['monitoring.coreos.com/v1'];
 const allFeatures = 'charts/darkroom/ci/all-features-values.yaml';
@@ -226,6 +226,17 @@ describe('Redis', () => {
 
   it('keeps the try-it page off', () => {
     expect(envOf(template({}), 'DARKROOM_DEMO_PAGE')).toBeUndefined();
+  });
+});
+
+describe('Kubernetes versions', () => {
+  it('states the Kubernetes versions the chart needs, so helm refuses an older cluster before installing anything', () => {
+    const chart = readFileSync(join(root, 'charts/darkroom/Chart.yaml'), 'utf8');
+    expect(chart).toMatch(/^kubeVersion: ">=1\.27\.0-0"$/m);
+    const refused = helm(templateArgs({ kubeVersion: '1.26.9' }));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('kubeVersion');
+    expect(template({ kubeVersion: '1.27.0' }).length).toBeGreaterThan(0);
   });
 });
 
