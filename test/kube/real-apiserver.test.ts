@@ -9,19 +9,16 @@
  * Kubernetes 1.20 has no CEL, so the CRD is applied with --validate=false (kubectl drops the
  * x-kubernetes-validations it does not know); the CEL rules are covered by test/unit/crd-schema.test.ts.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { startEmbeddedS3, type EmbeddedS3 } from '../../src/devstorage/embedded-s3.js';
-import { template } from '../chart/helm.js';
 import { startDarkroomProcess, type DarkroomProcess } from '../support/darkroom-process.js';
 import { presign, waitFor } from '../support/kube-darkroom.js';
 import { recordPropagation, writePropagationReport } from '../support/propagation.js';
-import { RealKubeCluster, repositoryRoot } from '../support/real-kube.js';
+import { RealKubeCluster } from '../support/real-kube.js';
+import { applyObjects, darkroomApp, darkroomNamespace, installDarkroom } from '../support/real-kube-darkroom.js';
 
-const namespace = 'darkroom';
+const namespace = darkroomNamespace;
 const serviceAccount = 'system:serviceaccount:darkroom:darkroom';
 /** Longer than the API server's one-minute bookmark interval, with margin. */
 const quietMs = 75_000;
@@ -39,22 +36,13 @@ afterAll(async () => {
   await cluster?.close();
 }, 60_000);
 
-function app(name: string, storageSpec: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    apiVersion: 'darkroom.dev/v1alpha1',
-    kind: 'DarkroomApp',
-    metadata: { name, namespace },
-    spec: { allowPublicUpload: true, storage: { provider: 's3', bucket: 'test-bucket', prefix: `${name}/`, ...storageSpec } },
-  };
-}
+const app = darkroomApp;
 
 function secret(name: string): Record<string, unknown> {
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: credentials };
 }
 
-function apply(...objects: Record<string, unknown>[]): void {
-  cluster.kubectl(['apply', '-f', '-'], objects.map((object) => `---\n${stringify(object)}`).join(''));
-}
+const apply = (...objects: Record<string, unknown>[]) => applyObjects(cluster, ...objects);
 
 interface AppObject {
   metadata: { name: string; generation: number };
@@ -101,15 +89,7 @@ const served = (replica: DarkroomProcess, name: string) => async () => (await pr
 describe('darkroom on a real kube-apiserver 1.20.2 with RBAC', () => {
   beforeAll(async () => {
     cluster = await RealKubeCluster.start();
-    cluster.kubectl(['apply', '--validate=false', '-f', join(repositoryRoot, 'crds/darkroomapp.yaml')]);
-    cluster.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/darkroomapps.darkroom.dev']);
-    cluster.kubectl(['create', 'namespace', namespace]);
-    // The chart's own identity and permissions: ServiceAccount, Role, RoleBinding. The chart as a
-    // whole needs 1.27 (its kubeVersion: PDB and HPA kinds); these objects are the same on 1.20.
-    const rbac = template({ set: ['rbac.secretNames={shop-s3}'] }).filter((object) =>
-      ['ServiceAccount', 'Role', 'RoleBinding'].includes(object.kind),
-    );
-    apply(...(rbac as unknown as Record<string, unknown>[]));
+    kubeconfigPath = await installDarkroom(cluster, { secretNames: ['shop-s3'] });
     storage = await startEmbeddedS3({ buckets: ['test-bucket'], credentials, host: '127.0.0.1', port: 0 });
     apply(
       secret('shop-s3'),
@@ -120,10 +100,6 @@ describe('darkroom on a real kube-apiserver 1.20.2 with RBAC', () => {
       // Refused by darkroom (and by the CRD's CEL rule on 1.29+; 1.20 has no CEL and stores it).
       app('dotted', { prefix: 'a/../b/' }),
     );
-    const token = await cluster.serviceAccountToken(namespace, 'darkroom');
-    kubeconfigPath = join(repositoryRoot, 'test-artifacts', `kube-real-${process.pid}.kubeconfig`);
-    spawnSync('mkdir', ['-p', join(repositoryRoot, 'test-artifacts')]);
-    await writeFile(kubeconfigPath, cluster.kubeconfig({ token, namespace }), { mode: 0o600 });
     await startReplica('darkroom-a');
     await startReplica('darkroom-b');
   }, 15 * 60_000); // a cold machine builds kube-apiserver first (about five minutes)
