@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite starts as real parts: redis-server, nginx (the CDN stand-in),
-# promtool (alert rules), chromium (the browser page). Installs the missing ones when it can
-# (root with apt-get); otherwise names them and fails, so no test is silently skipped.
+# promtool (alert rules), chromium (the browser page), etcd, kubectl and openssl (the real
+# kube-apiserver tier in test/kube; scripts/kube-apiserver.sh installs its Go toolchain itself).
+# Installs the missing ones when it can (root with apt-get); otherwise names them and fails, so no
+# test is silently skipped.
 set -euo pipefail
 
 declare -A package_for=(
@@ -9,6 +11,9 @@ declare -A package_for=(
   [nginx]=nginx-light
   [promtool]=prometheus
   [chromium]=chromium
+  [etcd]=etcd-server
+  [kubectl]=kubernetes-client
+  [openssl]=openssl
 )
 
 missing=()

@@ -24,7 +24,8 @@ export async function installDarkroom(cluster: RealKubeCluster, options: { secre
   cluster.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/darkroomapps.darkroom.dev']);
   cluster.kubectl(['create', 'namespace', darkroomNamespace]);
   // The chart as a whole needs 1.27 (its kubeVersion: PDB and HPA kinds); these objects are the same on 1.20.
-  const rbac = template({ set: [`rbac.secretNames={${options.secretNames.join(',')}}`] }).filter((object) =>
+  const set = options.secretNames.length > 0 ? [`rbac.secretNames={${options.secretNames.join(',')}}`] : [];
+  const rbac = template({ set }).filter((object) =>
     ['ServiceAccount', 'Role', 'RoleBinding'].includes(object.kind),
   );
   applyObjects(cluster, ...(rbac as unknown as Record<string, unknown>[]));
