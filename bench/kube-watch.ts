@@ -11,7 +11,9 @@
  *
  *   npm run build && npx tsx bench/kube-watch.ts        (about six minutes, mostly waiting)
  *
- * Writes test-artifacts/bench-kube-watch.json. Run it under the shared heavy lock.
+ * DARKROOM_BENCH_MAIN=/path/to/other/dist/main.js measures another build instead (a baseline from
+ * an older commit, built with its own `npm run build`). Writes test-artifacts/bench-kube-watch.json
+ * (or bench-kube-watch-baseline.json). Run it under the shared heavy lock.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,6 +24,7 @@ import { RealKubeCluster, repositoryRoot } from '../test/support/real-kube.js';
 import { applyObjects, darkroomApp, darkroomNamespace, installDarkroom } from '../test/support/real-kube-darkroom.js';
 
 const quietPeriodsSeconds = [0, 90, 150];
+const baselineMain = process.env.DARKROOM_BENCH_MAIN;
 const credentials = { accessKeyId: 'AKIABENCHKUBEWATCH', secretAccessKey: 'bench-kube-watch-secret-access-key-0123' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,7 +35,7 @@ async function timeUntil(check: () => Promise<boolean>, what: string, timeoutMs 
 }
 
 async function main(): Promise<void> {
-  const results: Record<string, unknown> = { kubernetes: 'v1.20.2', darkroom: 'dist/main.js, production timings' };
+  const results: Record<string, unknown> = { kubernetes: 'v1.20.2', darkroom: `${baselineMain ?? 'dist/main.js'}, production timings` };
   const cluster = await RealKubeCluster.start();
   const storage = await startEmbeddedS3({ buckets: ['test-bucket'], credentials, host: '127.0.0.1', port: 0 });
   const replicas: DarkroomProcess[] = [];
@@ -41,7 +44,15 @@ async function main(): Promise<void> {
     const apply = (...objects: Record<string, unknown>[]) => applyObjects(cluster, ...objects);
     apply(...Array.from({ length: 10 }, (_, index) => darkroomApp(`app-${index}`)), darkroomApp('bad', { prefix: 'a/../b/' }));
     const start = async (podName: string) => {
-      const replica = await startDarkroomProcess({ podName, namespace: darkroomNamespace, kubeconfigPath, s3Endpoint: storage.endpoint, credentials, entry: 'dist' });
+      const replica = await startDarkroomProcess({
+        podName,
+        namespace: darkroomNamespace,
+        kubeconfigPath,
+        s3Endpoint: storage.endpoint,
+        credentials,
+        entry: 'dist',
+        ...(baselineMain ? { mainScript: baselineMain } : {}),
+      });
       replicas.push(replica);
       await waitFor(async () => (await fetch(`${replica.url}/readyz`)).status === 200, `${podName} ready`, 30_000);
       return replica;
@@ -121,7 +132,7 @@ async function main(): Promise<void> {
     await cluster.close();
   }
   await mkdir(join(repositoryRoot, 'test-artifacts'), { recursive: true });
-  await writeFile(join(repositoryRoot, 'test-artifacts/bench-kube-watch.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(repositoryRoot, `test-artifacts/bench-kube-watch${baselineMain ? '-baseline' : ''}.json`), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
 }
 

@@ -22,6 +22,8 @@ export interface DarkroomProcessOptions {
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
   /** `src` runs src/main.ts through tsx (tests); `dist` runs the production build (benches). Default `src`. */
   readonly entry?: 'src' | 'dist';
+  /** With `entry: 'dist'`: another build's main.js (a baseline from an older commit). Default dist/main.js. */
+  readonly mainScript?: string;
   readonly env?: Record<string, string>;
 }
 
@@ -40,7 +42,7 @@ export interface DarkroomProcess {
 
 export async function startDarkroomProcess(options: DarkroomProcessOptions): Promise<DarkroomProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const args = options.entry === 'dist' ? [join(repositoryRoot, 'dist/main.js')] : ['--import', 'tsx', join(repositoryRoot, 'src/main.ts')];
+  const args = options.entry === 'dist' ? [options.mainScript ?? join(repositoryRoot, 'dist/main.js')] : ['--import', 'tsx', join(repositoryRoot, 'src/main.ts')];
   const child = spawn(process.execPath, args, {
     cwd: repositoryRoot,
     stdio: ['ignore', 'pipe', 'inherit'],

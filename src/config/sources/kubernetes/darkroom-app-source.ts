@@ -323,7 +323,8 @@ export class KubernetesConfigSource implements ConfigSource {
   }
 
   #reconcileStatuses(): void {
-    if (this.#stopped || !this.#elector.isLeader) return;
+    // Before the first snapshot the verdicts are incomplete (name conflicts, Secrets): report none.
+    if (this.#stopped || !this.#synced || !this.#elector.isLeader) return;
     const now = new Date();
     for (const [key, object] of this.#objects) {
       const verdict = this.#verdict(key, object);
