@@ -47,6 +47,8 @@ export async function startDarkroomProcess(options: DarkroomProcessOptions): Pro
     cwd: repositoryRoot,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
+      // The test's clock: under faketime the replica must see the same time as the test.
+      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => /^(LD_PRELOAD|FAKETIME.*|DONT_FAKE_MONOTONIC|TZ)$/.test(key))),
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       KUBECONFIG: options.kubeconfigPath,

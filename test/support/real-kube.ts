@@ -121,8 +121,13 @@ export class RealKubeCluster {
     const ca = await readFile(join(dir, 'ca.crt'), 'utf8');
     const cluster = new RealKubeCluster(dir, binary, await freePort(), { client: await freePort(), peer: await freePort() }, adminToken, ca);
     await writeFile(cluster.adminKubeconfig, cluster.kubeconfig({ token: adminToken, namespace: 'default' }));
-    await cluster.#startEtcd();
-    await cluster.startApiServer();
+    try {
+      await cluster.#startEtcd();
+      await cluster.startApiServer();
+    } catch (error) {
+      await cluster.close(); // no etcd or API server left behind by a failed start
+      throw error;
+    }
     return cluster;
   }
 
