@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite starts as real parts: redis-server, nginx (the CDN stand-in),
-# promtool (alert rules), chromium (the browser page); and faketime, with which CI runs the suite
-# a second time with the clock 400 days ahead. Installs the missing ones when it can
-# (root with apt-get); otherwise names them and fails, so no test is silently skipped.
+# promtool (alert rules), chromium (the browser page), etcd, kubectl and openssl (the real
+# kube-apiserver tier in test/kube; scripts/kube-apiserver.sh installs its Go toolchain itself),
+# and faketime, with which CI runs the suite a second time with the clock 400 days ahead.
+# Installs the missing ones when it can (root with apt-get); otherwise names them and fails, so no
+# test is silently skipped.
 set -euo pipefail
 
 declare -A package_for=(
@@ -10,6 +12,9 @@ declare -A package_for=(
   [nginx]=nginx-light
   [promtool]=prometheus
   [chromium]=chromium
+  [etcd]=etcd-server
+  [kubectl]=kubernetes-client
+  [openssl]=openssl
   [faketime]=faketime
 )
 

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { createAdminApp, createApp } from './app.js';
 import { AppRegistry, type AppSnapshot } from './config/app-registry.js';
@@ -83,8 +84,8 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   const cdns = new CdnBreakers(cdnClient, metrics, logger);
   const imageReader = new ImageReader({ storage, metrics, cdns });
 
-  registry.onChange((snapshot) => {
-    reportSnapshot(logger, metrics, snapshot);
+  registry.onChange((snapshot, previous) => {
+    reportSnapshot(logger, metrics, snapshot, previous);
     storage.retain(snapshot.apps);
     cdns.retain(snapshot.apps);
   });
@@ -162,12 +163,21 @@ function defaultConfigSource(
   return createKubernetesConfigSource(settings, metrics, logger, kubernetes);
 }
 
-/** Logs every invalid app by name and field path, and updates the config gauges. */
-function reportSnapshot(logger: Logger, metrics: DarkroomMetrics, snapshot: AppSnapshot): void {
+/**
+ * Logs each invalid app by name and field path once per change of its state (not on every rebuild
+ * of the table: a watch event or a Secret refresh rebuilds it), and updates the config gauges.
+ */
+function reportSnapshot(logger: Logger, metrics: DarkroomMetrics, snapshot: AppSnapshot, previous: AppSnapshot): void {
   for (const report of snapshot.invalid.values()) {
+    if (isDeepStrictEqual(previous.invalid.get(report.name), report)) continue;
     logger.warn({ app: report.name, problems: report.problems }, `DarkroomApp "${report.name}" is invalid and not served`);
   }
+  for (const report of previous.invalid.values()) {
+    if (snapshot.apps.has(report.name)) logger.info({ app: report.name }, `DarkroomApp "${report.name}" is valid again and served`);
+  }
+  const reportedBefore = new Set(previous.unnamedInvalid.map((document) => JSON.stringify(document)));
   for (const document of snapshot.unnamedInvalid) {
+    if (reportedBefore.has(JSON.stringify(document))) continue;
     logger.warn({ where: document.where, problems: document.problems }, `${document.where} is not a valid DarkroomApp`);
   }
   const invalid = snapshot.invalid.size + snapshot.unnamedInvalid.length;

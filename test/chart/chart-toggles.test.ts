@@ -7,7 +7,9 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { only, root, template, type K8sObject } from './helm.js';
+import { parseAllDocuments } from 'yaml';
+import { leaseName } from '../../src/config/sources/kubernetes/lease-elector.js';
+import { helm, only, root, template, templateArgs, type K8sObject } from './helm.js';
 
 const monitoring = ['monitoring.coreos.com/v1'];
 const allFeatures = 'charts/darkroom/ci/all-features-values.yaml';
@@ -227,6 +229,17 @@ describe('Redis', () => {
   });
 });
 
+describe('Kubernetes versions', () => {
+  it('states the Kubernetes versions the chart needs, so helm refuses an older cluster before installing anything', () => {
+    const chart = readFileSync(join(root, 'charts/darkroom/Chart.yaml'), 'utf8');
+    expect(chart).toMatch(/^kubeVersion: ">=1\.27\.0-0"$/m);
+    const refused = helm(templateArgs({ kubeVersion: '1.26.9' }));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('kubeVersion');
+    expect(template({ kubeVersion: '1.27.0' }).length).toBeGreaterThan(0);
+  });
+});
+
 describe('RBAC', () => {
   const allVerbs = (objects: K8sObject[]) =>
     objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole').flatMap((object) => rules(object));
@@ -239,8 +252,22 @@ describe('RBAC', () => {
     ]);
     const leader = only(objects, 'Role', '-leader');
     expect(leader.metadata.namespace).toBe('darkroom');
-    expect(rules(leader)).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    expect(rules(leader)).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [leaseName], verbs: ['get', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ]);
     expect(has(objects, 'ClusterRole')).toBe(false);
+  });
+
+  it('grants exactly the contract documented in docs/kubernetes.md', () => {
+    // The "## RBAC" YAML block: the watched namespace's rules, then (after ---) the Lease's.
+    const docs = readFileSync(join(root, 'docs/kubernetes.md'), 'utf8');
+    const block = /## RBAC[\s\S]*?```yaml\n([\s\S]*?)```/.exec(docs)?.[1];
+    expect(block).toBeDefined();
+    const [configRules, leaderRules] = parseAllDocuments(block!).map((document) => document.toJS() as unknown[]);
+    const objects = template({ set: ['rbac.secretNames={shop-s3}'] });
+    expect(rules(only(objects, 'Role', '-config'))).toEqual(configRules);
+    expect(rules(only(objects, 'Role', '-leader'))).toEqual(leaderRules);
   });
 
   it('never grants wildcards, and reaches Secrets only by name, read-only', () => {
@@ -249,7 +276,7 @@ describe('RBAC', () => {
       expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
       if (rule.resources.includes('secrets')) {
         expect(rule.resourceNames).toEqual(['darkroom-storage-credentials']);
-        expect(rule.verbs).toEqual(['get', 'watch']);
+        expect(rule.verbs).toEqual(['get']);
       }
     }
     expect(allVerbs(template()).some((rule) => rule.resources.includes('secrets'))).toBe(false);
