@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite starts as real parts: redis-server, nginx (the CDN stand-in),
-# promtool (alert rules), chromium (the browser page). Installs the missing ones when it can
+# promtool (alert rules), chromium (the browser page); wrk drives the read benchmark (bench/). Installs the missing ones when it can
 # (root with apt-get); otherwise names them and fails, so no test is silently skipped.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ declare -A package_for=(
   [nginx]=nginx-light
   [promtool]=prometheus
   [chromium]=chromium
+  [wrk]=wrk
 )
 
 missing=()

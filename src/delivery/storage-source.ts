@@ -4,12 +4,11 @@
  * HEAD and no bytes; a plain GET costs one GET.
  */
 import { finished } from 'node:stream/promises';
-import { darkroomError, isDarkroomError } from '../core/errors.js';
-import type { ObjectMetadata, ObjectReadStream, StorageProvider } from '../storage/storage-provider.js';
+import { isDarkroomError } from '../core/errors.js';
+import { StorageFailure, type ObjectMetadata, type ObjectReadStream, type StorageProvider } from '../storage/storage-provider.js';
 import { startDeadline } from './deadline.js';
 import { contentRange, isNotModified, rangeStillValid, resolveRange } from './http-semantics.js';
 import type { ImageSource, SourceReply, SourceRequest } from './image-source.js';
-import { peekBytes } from './peek.js';
 
 /** Default time storage has to answer with headers before the read fails with 503, in ms. */
 const defaultStorageTimeoutMs = 10_000;
@@ -52,15 +51,6 @@ export class StorageSource implements ImageSource {
     };
   }
 
-  async readPrefix(objectKey: string, length: number, signal: AbortSignal): Promise<Buffer> {
-    const object = await this.#open(objectKey, signal, { start: 0, end: length - 1 });
-    try {
-      return await peekBytes(object.body, length);
-    } finally {
-      object.body.destroy();
-    }
-  }
-
   async #head(objectKey: string, signal: AbortSignal): Promise<ObjectMetadata> {
     const deadline = startDeadline(this.timeoutMs, signal);
     try {
@@ -89,8 +79,8 @@ export class StorageSource implements ImageSource {
 }
 
 function timeoutAware(error: unknown, timedOut: boolean): unknown {
-  if (timedOut) return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1, message: 'The storage service did not answer in time; retry later.' });
-  return isDarkroomError(error) ? error : darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+  if (timedOut) return new StorageFailure('timeout', { cause: error, message: 'The storage service did not answer in time; retry later.' });
+  return isDarkroomError(error) ? error : new StorageFailure('unavailable', { cause: error });
 }
 
 function metadataReply(status: SourceReply['status'], metadata: ObjectMetadata): SourceReply {
