@@ -3,7 +3,8 @@
  * letting it reach an S3-protocol server that does not (s3rver checks a
  * presigned URL's expiry but not its signature). With it in front, local
  * storage refuses what Amazon S3 would refuse: a presigned PUT with another
- * key, Content-Type or Content-Length, a forged signature, a wrong secret.
+ * key, Content-Type or Content-Length, a forged signature, a wrong secret, and
+ * (conditional writes) a PUT with `If-None-Match: *` over an existing object.
  *
  * Development and tests only.
  */
@@ -212,13 +213,60 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
     return false;
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+  /**
+   * Whether the object a request names exists upstream: a HEAD with the request's own (verified)
+   * credentials, which s3rver accepts without checking the signature. Undefined when the upstream
+   * cannot tell (the PUT then goes ahead and the upstream answers it).
+   */
+  function objectExists(req: IncomingMessage): Promise<boolean | undefined> {
+    const headers = endToEndHeaders(req.headers);
+    for (const name of ['content-length', 'content-type', 'content-md5', 'if-none-match']) delete headers[name];
+    return new Promise((resolve) => {
+      const probe = httpRequest({ host: options.upstream.host, port: options.upstream.port, method: 'HEAD', path: req.url, headers, agent }, (answer) => {
+        answer.resume();
+        resolve(answer.statusCode === 200 ? true : answer.statusCode === 404 ? false : undefined);
+      });
+      probe.on('error', () => resolve(undefined));
+      probe.end();
+    });
+  }
+
+  /** Object paths with a conditional PUT in flight: S3 lets one win and answers the other 409. */
+  const conditionalWrites = new Set<string>();
+
+  /**
+   * `If-None-Match: *` on a PUT (S3 conditional writes): refused with 412 when the object exists,
+   * as S3 does; s3rver ignores the header, so the proxy decides. Returns false when it answered.
+   */
+  async function admitConditionalWrite(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<{ release: () => void } | false> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (conditionalWrites.has(path)) {
+      sendError(req, res, corsAllowedOrigins, { status: 409, code: 'ConditionalRequestConflict', message: 'A conflicting conditional operation is currently in progress against this resource. Please try again.' }, expectsContinue);
+      return false;
+    }
+    conditionalWrites.add(path);
+    const release = (): void => {
+      conditionalWrites.delete(path);
+    };
+    if ((await objectExists(req)) === true) {
+      release();
+      sendError(req, res, corsAllowedOrigins, { status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold', detail: { Condition: 'If-None-Match' } }, expectsContinue);
+      return false;
+    }
+    res.once('close', release);
+    return { release };
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     // Without listeners, an 'error' from a client that aborts would be thrown
     // and end the process; the 'close' handlers in forward() clean up.
     req.on('error', () => {});
     res.on('error', () => {});
     try {
       if (!admit(req, res, expectsContinue)) return;
+      if (req.method === 'PUT' && String(req.headers['if-none-match'] ?? '').trim() === '*') {
+        if (!(await admitConditionalWrite(req, res, expectsContinue))) return;
+      }
       // Only a request that passed verification is invited to send its body.
       if (expectsContinue) res.writeContinue();
       forward(req, res);
@@ -239,9 +287,9 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
   }
 
   const server = createServer();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res, false));
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, false));
   // With a 'checkContinue' listener Node no longer answers `Expect: 100-continue` itself.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
   server.on('clientError', (_err: Error, socket: Socket) => {
     // Malformed HTTP: answer 400 if the socket still can be written, else drop it.
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

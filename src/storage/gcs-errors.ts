@@ -27,7 +27,8 @@ function gcsFaultOf(error: unknown): StorageFault {
   // network errors carry a string code (ECONNREFUSED).
   const status = error instanceof GcsStatusError ? error.status : (error as { code?: unknown } | undefined)?.code;
   const detail = error instanceof GcsStatusError ? error.detail : undefined;
-  if (status === 404) return /bucket/i.test(messageOf(detail) ?? '') ? 'bucket_missing' : 'not_found';
+  // GCS says "The specified bucket does not exist." of a missing bucket, "No such object: b/k" of a key.
+  if (status === 404) return /specified bucket does not exist/i.test(messageOf(detail) ?? '') ? 'bucket_missing' : 'not_found';
   if (status === 403) return 'access_denied';
   return 'unavailable';
 }

@@ -76,6 +76,22 @@ export function describeStorageProviderContract(options: ContractOptions): void 
       expect((await bytesOf(tail.body)).equals(body.subarray(2990))).toBe(true);
     });
 
+    it('never overwrites: a second PUT with the same URL fails with 412 and the first object stays', async () => {
+      const key = newKey();
+      const first = randomBytes(500);
+      const upload = await subject.provider.presignUpload(request(key, first.length));
+      expect((await putWith(upload, first)).status).toBe(200);
+      const second = await putWith(upload, randomBytes(first.length));
+      expect(second.status).toBe(412);
+      const read = await subject.provider.openRead(key);
+      expect((await bytesOf(read.body)).equals(first)).toBe(true);
+      // The precondition is signed: a client that drops it is refused, not let through to overwrite.
+      const withoutPrecondition = Object.fromEntries(Object.entries(upload.headers).filter(([name]) => !/^(if-none-match|x-goog-if-generation-match)$/i.test(name)));
+      expect(Object.keys(withoutPrecondition).length).toBe(Object.keys(upload.headers).length - 1);
+      const stripped = await putWith({ ...upload, headers: withoutPrecondition }, randomBytes(first.length));
+      expect(stripped.status).toBe(403);
+    });
+
     it('storage refuses a PUT with another Content-Type than the signed one', async () => {
       const key = newKey();
       const body = randomBytes(100);
