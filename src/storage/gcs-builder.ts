@@ -16,13 +16,20 @@ import type { StorageProviderBuilder } from './storage-providers.js';
 /** Everything one GCS provider needs. */
 export interface GcsStorageProviderOptions extends GcsClientOptions, GcsProviderOptions {
   readonly bucket: string;
+  /** Longest pause between two body chunks of a read before it is cut, in ms. Default 15 000. */
+  readonly bodyIdleTimeoutMs?: number;
 }
 
 export function createGcsStorageProvider(options: GcsStorageProviderOptions): GcsStorageProvider {
   const storage = createGcsStorage(options);
   // Reads carry the identity's token where the library's would: Google's endpoint or an https one.
   const authenticated = !storage.customEndpoint || storage.apiEndpoint.startsWith('https:');
-  const reader = new GcsObjectReader({ apiEndpoint: storage.apiEndpoint, bucket: options.bucket, auth: authenticated ? storage.authClient : undefined });
+  const reader = new GcsObjectReader({
+    apiEndpoint: storage.apiEndpoint,
+    bucket: options.bucket,
+    auth: authenticated ? storage.authClient : undefined,
+    ...(options.bodyIdleTimeoutMs !== undefined ? { bodyIdleTimeoutMs: options.bodyIdleTimeoutMs } : {}),
+  });
   return new GcsStorageProvider(storage.bucket(options.bucket), reader, options);
 }
 

@@ -22,17 +22,23 @@ import {
   type StorageFault,
   type StorageProvider,
 } from './storage-provider.js';
+import { cutWhenIdle } from './body-idle-timeout.js';
 import { S3Presigner, type S3PresignerOptions } from './s3-presigner.js';
 
 /** Options beyond the client and bucket. */
 export interface S3ProviderOptions extends S3PresignerOptions {
   /** Clock for signing dates, in ms since the epoch. Default `Date.now`. */
   readonly now?: () => number;
+  /** Longest pause between two body chunks of a read before it is cut, in ms. Default 15 000. */
+  readonly bodyIdleTimeoutMs?: number;
 }
+
+const defaultBodyIdleTimeoutMs = 15_000;
 
 export class S3StorageProvider implements StorageProvider {
   readonly #presigner: S3Presigner;
   readonly #now: () => number;
+  readonly #bodyIdleTimeoutMs: number;
 
   constructor(
     private readonly client: S3Client,
@@ -41,6 +47,7 @@ export class S3StorageProvider implements StorageProvider {
   ) {
     this.#presigner = new S3Presigner(client, bucket, options);
     this.#now = options.now ?? Date.now;
+    this.#bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? defaultBodyIdleTimeoutMs;
   }
 
   async presignUpload(request: PresignUploadRequest): Promise<PresignedUpload> {
@@ -70,7 +77,9 @@ export class S3StorageProvider implements StorageProvider {
         abortSignal: options.signal,
       });
       if (!output.Body) throw new StorageFailure('unavailable', { cause: new Error('GetObject returned no body') });
-      return { body: output.Body as Readable, ...metadataOf(output) };
+      const body = output.Body as Readable;
+      cutWhenIdle(body, this.#bodyIdleTimeoutMs, 'S3 object body');
+      return { body, ...metadataOf(output) };
     } catch (error) {
       throw translateS3Error(error);
     }
