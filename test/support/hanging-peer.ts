@@ -15,8 +15,10 @@ export type PeerBehaviour =
   | { readonly kind: 'silent' }
   /** Sends the headers and the first `sentBytes` of the body, then nothing. */
   | { readonly kind: 'stall-body'; readonly sentBytes: number }
-  /** Answers in full, but only after `delayMs`. */
-  | { readonly kind: 'slow'; readonly delayMs: number };
+  /** Answers in full, but only after `delayMs` (0: a healthy peer). */
+  | { readonly kind: 'slow'; readonly delayMs: number }
+  /** Decides per request, from its head (request line and headers). */
+  | { readonly kind: 'per-request'; readonly choose: (head: string) => Exclude<PeerBehaviour, { kind: 'per-request' }> };
 
 export interface HangingPeer {
   /** `http://127.0.0.1:PORT` */
@@ -38,7 +40,8 @@ export interface HangingPeer {
 
 /** The one object the peer serves: a JPEG-looking body of this many bytes. */
 export const peerObjectBytes = 64 * 1024;
-const objectBody = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(peerObjectBytes - 4, 7)]);
+export const peerObject = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(peerObjectBytes - 4, 7)]);
+const objectBody = peerObject;
 const lastModified = 'Tue, 01 Dec 2026 00:00:00 GMT';
 const generation = '1764547200000000';
 
@@ -71,7 +74,8 @@ export async function startHangingPeer(behaviour: PeerBehaviour): Promise<Hangin
     });
   });
 
-  function answer(socket: Socket, head: string, current: PeerBehaviour): void {
+  function answer(socket: Socket, head: string, behaviour: PeerBehaviour): void {
+    const current = behaviour.kind === 'per-request' ? behaviour.choose(head) : behaviour;
     if (current.kind === 'silent') return;
     const response = responseFor(head);
     if (current.kind === 'stall-body') {
