@@ -17,6 +17,8 @@ export type PeerBehaviour =
   | { readonly kind: 'stall-body'; readonly sentBytes: number }
   /** Answers in full, but only after `delayMs` (0: a healthy peer). */
   | { readonly kind: 'slow'; readonly delayMs: number }
+  /** Answers every request with this status, headers and body (for a HEAD, without the body). */
+  | { readonly kind: 'answer'; readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: string }
   /** Decides per request, from its head (request line and headers). */
   | { readonly kind: 'per-request'; readonly choose: (head: string) => Exclude<PeerBehaviour, { kind: 'per-request' }> };
 
@@ -77,6 +79,11 @@ export async function startHangingPeer(behaviour: PeerBehaviour): Promise<Hangin
   function answer(socket: Socket, head: string, behaviour: PeerBehaviour): void {
     const current = behaviour.kind === 'per-request' ? behaviour.choose(head) : behaviour;
     if (current.kind === 'silent') return;
+    if (current.kind === 'answer') {
+      const body = head.startsWith('HEAD ') ? '' : current.body;
+      socket.write(`${statusHead(current.status, { ...current.headers, 'Content-Length': String(Buffer.byteLength(current.body)) })}${body}`);
+      return;
+    }
     const response = responseFor(head);
     if (current.kind === 'stall-body') {
       socket.write(response.head);
@@ -165,6 +172,6 @@ function responseFor(head: string): { head: string; body: Buffer } {
 }
 
 function statusHead(status: number, headers: Record<string, string>): string {
-  const reason = status === 206 ? 'Partial Content' : 'OK';
+  const reason = ({ 200: 'OK', 206: 'Partial Content', 403: 'Forbidden', 404: 'Not Found' } as Record<number, string>)[status] ?? 'Status';
   return `HTTP/1.1 ${status} ${reason}\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}Connection: keep-alive\r\n\r\n`;
 }
