@@ -4,8 +4,8 @@
  * be served lives here, once:
  * - the stored type must be the image type of the key's extension, and that extension allowed;
  * - a GET's first bytes must be that format's signature; when the body does not start at byte 0
- *   (a range further in), bytes 0–11 are read again through the same path (CDN behind its
- *   breaker, storage on failure), never from the CDN outside the breaker;
+ *   (a range further in), bytes 0–11 are read from where the reply came (the CDN behind its
+ *   breaker, storage when that fails), never from the CDN outside the breaker;
  * - with a size limit (`maxBytes`), an object larger than it is refused.
  *
  * The object is named by its full storage key and the rules by value, so a later reader of other
@@ -120,7 +120,7 @@ export class ImageDelivery {
     if (!typeCheck.ok) return refuse(typeCheck.reason);
     if (request.rules.maxBytes !== undefined && !(await this.#withinSize(app, request, reply, request.rules.maxBytes))) return refuse('too_large');
     if (request.method === 'GET') {
-      const signature = checkSignature(typeCheck.type, await this.#signaturePrefix(app, request, reply));
+      const signature = checkSignature(typeCheck.type, await this.#signaturePrefix(app, request, reply, source));
       if (!signature.ok) return refuse(signature.reason);
     }
     return image(reply, source, typeCheck.type, request.method);
@@ -139,28 +139,14 @@ export class ImageDelivery {
 
   /**
    * The object's first bytes. A body that starts at 0 and is long enough carries them (peeked and
-   * put back, so it still streams whole); otherwise bytes 0–11 are read through the same path as
-   * any read: the CDN behind its breaker, storage when that fails.
+   * put back, so it still streams whole); otherwise (a range further in) bytes 0–11 are read from
+   * where the reply came: the CDN behind its breaker, storage when that fails.
    */
-  async #signaturePrefix(app: DarkroomApp, request: DeliveryRequest, reply: SourceReply): Promise<Buffer> {
+  async #signaturePrefix(app: DarkroomApp, request: DeliveryRequest, reply: SourceReply, source: ReadSource): Promise<Buffer> {
     const body = reply.body;
     const carriesPrefix = body !== undefined && (reply.status === 200 || (reply.bodyStart === 0 && (reply.contentLength ?? 0) >= signaturePrefixLength));
     if (carriesPrefix) return this.#guard(reply, () => peekBytes(body, signaturePrefixLength));
-    const prefix = await this.#guard(reply, () =>
-      this.reader.read(
-        app,
-        { method: 'GET', objectKey: request.objectKey, range: { kind: 'from', first: 0, last: signaturePrefixLength - 1 }, preconditions: {}, signal: request.signal },
-        { source: 'storage' },
-        request.log,
-      ),
-    );
-    const prefixBody = prefix.reply.body;
-    if (!prefixBody) return Buffer.alloc(0);
-    try {
-      return await peekBytes(prefixBody, signaturePrefixLength);
-    } finally {
-      prefixBody.destroy();
-    }
+    return this.#guard(reply, () => this.reader.readPrefix(app, request.objectKey, signaturePrefixLength, source, request.signal, request.log));
   }
 
   /** Runs a step that may fail after the reply arrived: the reply's body is dropped with it. */

@@ -14,6 +14,7 @@ import { isBreakerTimeout, isOpenCircuitError } from './cdn-breaker.js';
 import type { CdnBreakers, CdnCall } from './cdn-breakers.js';
 import { CdnFailure, type FallbackReason } from './cdn-source.js';
 import type { SourceReply, SourceRequest } from './image-source.js';
+import { peekBytes } from './peek.js';
 import { StorageSource } from './storage-source.js';
 
 /** Where a reply came from. */
@@ -70,6 +71,35 @@ export class ImageReader {
     }
   }
 
+  /**
+   * The object's first `length` bytes, for the signature check of a reply whose body does not
+   * carry them (a range further in), from where the reply came: the CDN through its breaker, the
+   * whole prefix within `cdn.timeoutMs`, and storage when that fails (a counted fallback).
+   */
+  async readPrefix(app: DarkroomApp, objectKey: string, length: number, from: ReadSource, signal: AbortSignal, log?: Logger): Promise<Buffer> {
+    const appName = app.metadata.name;
+    const cdn = from === 'cdn' ? this.deps.cdns?.forApp(app) : undefined;
+    if (cdn?.breaker.opened) {
+      this.deps.metrics.cdnFallbacks.inc({ app: appName, reason: 'circuit_open' });
+    } else if (cdn) {
+      const call: CdnCall = { abandoned: false };
+      try {
+        const reply = await cdn.breaker.fire({ method: 'GET', objectKey, range: { kind: 'from', first: 0, last: length - 1 }, preconditions: {}, signal }, call);
+        return await peekWithin(reply, length, cdn.settings.timeoutMs);
+      } catch (error) {
+        call.abandoned = true;
+        if (signal.aborted) throw error;
+        this.deps.metrics.cdnFallbacks.inc({ app: appName, reason: fallbackReasonOf(error) });
+      }
+    }
+    try {
+      return await new StorageSource(this.deps.storage.forApp(app)).readPrefix(objectKey, length, signal);
+    } catch (error) {
+      if (!signal.aborted) this.#meterStorageFault(appName, error, log);
+      throw error;
+    }
+  }
+
   #meterStorageFault(app: string, error: unknown, log: Logger | undefined): void {
     const fault = storageFaultOf(error);
     if (fault === undefined || fault === 'not_found') return;
@@ -83,6 +113,24 @@ export class ImageReader {
           : 'the app\'s storage bucket does not exist; answered 503 APP_CONFIG_INVALID',
       );
     }
+  }
+}
+
+/** The first `length` bytes of a CDN reply's body within `timeoutMs`; the body is always released. */
+async function peekWithin(reply: SourceReply, length: number, timeoutMs: number): Promise<Buffer> {
+  const body = reply.body;
+  if (!body) throw new CdnFailure('error', { status: reply.status });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      peekBytes(body, length),
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new CdnFailure('timeout')), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    body.destroy();
   }
 }
 

@@ -9,6 +9,7 @@ import { StorageFailure, type ObjectMetadata, type ObjectReadStream, type Storag
 import { startDeadline } from './deadline.js';
 import { contentRange, isNotModified, rangeStillValid, resolveRange } from './http-semantics.js';
 import type { ImageSource, SourceReply, SourceRequest } from './image-source.js';
+import { peekBytes } from './peek.js';
 
 /** Default time storage has to answer with headers before the read fails with 503, in ms. */
 const defaultStorageTimeoutMs = 10_000;
@@ -49,6 +50,26 @@ export class StorageSource implements ImageSource {
       bodyStart: resolved.start,
       body: object.body,
     };
+  }
+
+  /**
+   * The object's first `length` bytes (fewer if it is shorter), for the signature check: one
+   * ranged GET, bounded as a whole (headers and those bytes) by the storage deadline.
+   */
+  async readPrefix(objectKey: string, length: number, signal: AbortSignal): Promise<Buffer> {
+    const deadline = startDeadline(this.timeoutMs, signal);
+    try {
+      const object = await this.provider.openRead(objectKey, { signal: deadline.signal, range: { start: 0, end: length - 1 } });
+      try {
+        return await peekBytes(object.body, length);
+      } finally {
+        object.body.destroy();
+      }
+    } catch (error) {
+      throw timeoutAware(error, deadline.timedOut);
+    } finally {
+      deadline.release();
+    }
   }
 
   async #head(objectKey: string, signal: AbortSignal): Promise<ObjectMetadata> {

@@ -109,6 +109,22 @@ describe('a CDN that hangs', () => {
   });
 });
 
+describe('a CDN that stalls the body of the signature-prefix request', () => {
+  it('falls back to storage for the prefix within cdn.timeoutMs, never a 5xx', async () => {
+    peer.behaviour = {
+      kind: 'per-request',
+      choose: (head) => (/\r\nrange: bytes=0-11\r\n/i.test(`${head}\r\n`) ? { kind: 'stall-body', sentBytes: 5 } : { kind: 'slow', delayMs: 0 }),
+    };
+    const key = await storedKey();
+    const before = await fallbacks('timeout');
+    const { response, body, elapsedMs } = await timedRead(key, { headers: { Range: 'bytes=1000-1099' } });
+    expect(response.status).toBe(206);
+    expect(body.equals(peerObject.subarray(1000, 1100))).toBe(true);
+    expect(elapsedMs).toBeLessThan(timeoutMs + slackMs);
+    expect(await fallbacks('timeout')).toBe(before + 1);
+  });
+});
+
 describe('a CDN that sends headers then stalls the body (CdnSource on the shared pool)', () => {
   it('cuts the body after the idle timeout and closes the connection', async () => {
     peer.behaviour = { kind: 'stall-body', sentBytes: 2048 };
