@@ -116,7 +116,7 @@ async function main(): Promise<void> {
       AWS_ACCESS_KEY_ID: credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       AWS_REGION: 'us-east-1',
-      LOG_LEVEL: 'error',
+      LOG_LEVEL: 'fatal',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
