@@ -7,9 +7,11 @@
  *
  * Part 1: for each provider, behaviour and operation (get, head, range, conditional), the status,
  * the time to the response headers and to the end of the response (complete or cut).
- * Part 2: RSS and open file descriptors of darkroom before and after 10^4 reads against hanging
- * backends (clients that give up, stalled bodies, a CDN that never answers): no growth from leaked
- * sockets or bodies.
+ * Part 2: RSS, the V8 heap after a full collection, and open file descriptors of darkroom before
+ * and after 10^4 reads per scenario against hanging backends (clients that give up, stalled
+ * bodies, a CDN that never answers): no growth from leaked sockets or bodies. darkroom runs with
+ * `--expose-gc` and a preload that collects on SIGUSR2, so the heap
+ * figure is live memory, not garbage a busy process has not yet collected.
  *
  * Usage: `npm run bench:hanging` (builds first; about three minutes). BENCH_READS (default 10000).
  */
@@ -70,10 +72,25 @@ function timedRead(port: number, path: string, init: { method?: string; headers?
   });
 }
 
-async function rssOf(pid: number): Promise<{ rssMiB: number; fds: number }> {
+/** RSS, open file descriptors, and the V8 heap in use after a full collection (SIGUSR2). */
+async function memoryOf(pid: number, adminPort: number): Promise<{ rssMiB: number; fds: number; heapMiB: number }> {
+  process.kill(pid, 'SIGUSR2');
+  await new Promise((resolve) => setTimeout(resolve, 500));
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { rssMiB: rssKiB / 1024, fds: (await readdir(`/proc/${pid}/fd`)).length };
+  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const heapBytes = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? Number.NaN);
+  return { rssMiB: rssKiB / 1024, fds: (await readdir(`/proc/${pid}/fd`)).length, heapMiB: heapBytes / 1024 / 1024 };
+}
+
+/** Waits until darkroom is ready (its apps loaded), not merely listening. */
+async function waitForReady(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt += 1) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false);
+    if (ready) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('darkroom did not become ready');
 }
 
 async function main(): Promise<void> {
@@ -105,7 +122,9 @@ async function main(): Promise<void> {
   );
   const port = await freePort();
   const adminPort = await freePort();
-  const darkroom: ChildProcess = spawn(process.execPath, ['dist/main.js'], {
+  // SIGUSR2 runs a full collection (benchmark only), so the heap figure is live memory.
+  const collectOnSignal = 'data:text/javascript,process.on("SIGUSR2",()=>globalThis.gc?.())';
+  const darkroom: ChildProcess = spawn(process.execPath, ['--expose-gc', '--import', collectOnSignal, 'dist/main.js'], {
     env: {
       ...process.env,
       PORT: String(port),
@@ -122,6 +141,7 @@ async function main(): Promise<void> {
   });
   try {
     await waitForPort(port, darkroom, 15_000);
+    await waitForReady(port);
     const path = (app: string) => `/darkroom/${app}/v2/images/${key}`;
     const operations: [string, { method?: string; headers?: Record<string, string> }][] = [
       ['get', {}],
@@ -190,20 +210,19 @@ async function main(): Promise<void> {
       await setUp();
       await batch(Math.max(1, Math.floor(reads / 10)), read); // warm-up
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const before = await rssOf(pid);
+      const before = await memoryOf(pid, adminPort);
       const started = performance.now();
       const outcomes = await batch(reads, read);
       const seconds = (performance.now() - started) / 1000;
-      const after = await rssOf(pid);
-      // Give abandoned upstream requests their chance to be released, then look again.
+      // Give abandoned upstream requests their chance to be released, then look.
       await new Promise((resolve) => setTimeout(resolve, 3_000));
-      const settled = await rssOf(pid);
+      const after = await memoryOf(pid, adminPort);
       rssRows.push(
-        `| ${name} | ${reads} in ${seconds.toFixed(1)} s | ${Object.entries(outcomes).map(([label, count]) => `${label} ×${count}`).join(', ')} | ${before.rssMiB.toFixed(1)} | ${after.rssMiB.toFixed(1)} | ${settled.rssMiB.toFixed(1)} | ${before.fds} → ${after.fds} → ${settled.fds} |`,
+        `| ${name} | ${reads} in ${seconds.toFixed(1)} s | ${Object.entries(outcomes).map(([label, count]) => `${label} ×${count}`).join(', ')} | ${before.rssMiB.toFixed(1)} → ${after.rssMiB.toFixed(1)} | ${before.heapMiB.toFixed(1)} → ${after.heapMiB.toFixed(1)} | ${before.fds} → ${after.fds} |`,
       );
     }
     agent.destroy();
-    process.stdout.write('\n| scenario | reads | client saw | RSS before MiB | RSS after MiB | RSS +3 s MiB | open fds before → after → +3 s |\n| --- | --- | --- | ---: | ---: | ---: | --- |\n');
+    process.stdout.write('\n| scenario | reads | client saw | RSS MiB before → after | heap after GC MiB before → after | open fds before → after |\n| --- | --- | --- | ---: | ---: | --- |\n');
     process.stdout.write(`${rssRows.join('\n')}\n`);
     const openPeers = Object.entries(peers).map(([name, peer]) => `${name} ${peer.open}`).join(', ');
     process.stdout.write(`\nConnections still open at the peers after the runs: ${openPeers}.\n`);
