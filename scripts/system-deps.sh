@@ -2,7 +2,8 @@
 # The Debian packages the test suite starts as real parts: redis-server, nginx (the CDN stand-in),
 # promtool (alert rules), chromium (the browser page), etcd, kubectl and openssl (the real
 # kube-apiserver tier in test/kube; scripts/kube-apiserver.sh installs its Go toolchain itself),
-# and faketime, with which CI runs the suite a second time with the clock 400 days ahead.
+# faketime, with which CI runs the suite a second time with the clock 400 days ahead, and wrk,
+# which drives the benchmarks in bench/.
 # Installs the missing ones when it can (root with apt-get); otherwise names them and fails, so no
 # test is silently skipped.
 set -euo pipefail
@@ -16,6 +17,7 @@ declare -A package_for=(
   [kubectl]=kubernetes-client
   [openssl]=openssl
   [faketime]=faketime
+  [wrk]=wrk
 )
 
 missing=()

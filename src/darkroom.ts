@@ -65,7 +65,14 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   // Apps that name a credentials Secret get it through the source that read it (Kubernetes only).
   const storage = new CachedStorageProviders(
     { s3: buildS3StorageProvider, gcs: buildGcsStorageProvider },
-    { s3Endpoint: settings.s3DefaultEndpoint, secrets: configSource.secrets },
+    {
+      s3Endpoint: settings.s3DefaultEndpoint,
+      secrets: configSource.secrets,
+      onPresignFallback: (app, reason, error) => {
+        metrics.presignFallbacks.inc({ app, reason });
+        logger.warn({ app, reason, err: error }, `S3 upload URLs for app "${app}" are signed through getSignedUrl (slower): ${reason}`);
+      },
+    },
   );
   // REDIS_URL shares limits across replicas; without it each replica limits in memory.
   const rateLimiter =
@@ -83,6 +90,13 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   const cdnClient = new CdnClient();
   const cdns = new CdnBreakers(cdnClient, metrics, logger);
   const imageReader = new ImageReader({ storage, metrics, cdns });
+  /** Everything that holds connections, released once: on close, or when the start fails. */
+  const releaseDependencies = async (): Promise<void> => {
+    await rateLimiter.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the rate limiter failed'));
+    cdns.close();
+    await cdnClient.close().catch(() => undefined);
+    storage.close();
+  };
 
   registry.onChange((snapshot, previous) => {
     reportSnapshot(logger, metrics, snapshot, previous);
@@ -114,11 +128,13 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   server.keepAliveTimeout = keepAliveTimeoutMs;
   server.headersTimeout = keepAliveTimeoutMs + 1_000;
   const adminServer = createAdminApp(metrics).listen(settings.adminPort, settings.host);
-  await Promise.all([once(server, 'listening'), once(adminServer, 'listening')]);
   try {
+    await Promise.all([once(server, 'listening'), once(adminServer, 'listening')]);
     await configStarted;
   } catch (error) {
+    // A start that fails must not leave the Redis connection, the CDN pool or storage sockets open.
     await Promise.all([drain(server, 0), drain(adminServer, 0), configSource.stop()]);
+    await releaseDependencies();
     throw error;
   }
 
@@ -142,9 +158,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
         logger.info({ drainTimeoutMs }, 'draining in-flight requests');
         await Promise.all([drain(server, drainTimeoutMs), drain(adminServer, 1_000)]);
         await configSource.stop();
-        await rateLimiter.close();
-        cdns.close();
-        await cdnClient.close();
+        await releaseDependencies();
         logger.info('darkroom stopped');
       })();
       return closing;
