@@ -118,10 +118,27 @@ function createClusterClient(connection: Extract<RedisConnection, { kind: 'clust
     // ElastiCache's and Memorystore's are) verifies; ioredis would otherwise resolve them to IPs.
     ...(connection.tls ? { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) } : {}),
   };
-  return new Cluster(
+  const cluster = new Cluster(
     connection.nodes.map((node) => ({ host: node.host, port: node.port })),
     options,
   );
+  // ioredis opens a node's connection on the first command for it, and with the offline queue off
+  // refuses every other command for that node until the connection is up: the first burst after
+  // a start or a failover would go to the failure mode. So each node the slot map names (a
+  // promoted replica included) is connected as soon as it is named.
+  cluster.on('+node', (node: Redis) => {
+    if (node.status === 'wait') node.connect().catch(() => {});
+  });
+  return cluster;
+}
+
+/**
+ * Connects. For a Cluster that means the slot map, then one answer from every primary, so that
+ * the first decisions after a start find their node's connection up.
+ */
+export async function connectRedisClient(client: RedisClient): Promise<void> {
+  await client.connect();
+  if (client instanceof Cluster) await Promise.all(client.nodes('master').map((node) => node.ping()));
 }
 
 function createSentinelClient(connection: Extract<RedisConnection, { kind: 'sentinel' }>, timeouts: RedisTimeouts): Redis {

@@ -17,7 +17,7 @@ import { darkroomError } from '../core/errors.js';
 import type { DarkroomMetrics } from '../metrics/metrics.js';
 import { MemoryRateLimiter } from './memory-rate-limiter.js';
 import type { RateLimit, RateLimitDecision, RateLimiter } from './rate-limiter.js';
-import type { RedisClient } from './redis-client.js';
+import { connectRedisClient, type RedisClient } from './redis-client.js';
 import { gcraScript, rateLimitKey } from './redis-gcra-script.js';
 
 /** What to do with a decision Redis cannot make. */
@@ -96,7 +96,7 @@ export class RedisRateLimiter implements RateLimiter {
     const timeout = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    const connected = this.#redis.connect().then(
+    const connected = connectRedisClient(this.#redis).then(
       () => true,
       () => false,
     );
