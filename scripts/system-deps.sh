@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The Debian packages the test suite starts as real parts: redis-server, nginx (the CDN stand-in),
-# promtool (alert rules), chromium (the browser page). Installs the missing ones when it can
+# The Debian packages the test suite starts as real parts: redis-server, redis-cli (creates the test
+# Redis Cluster), nginx (the CDN stand-in), promtool (alert rules), chromium (the browser page). Installs the missing ones when it can
 # (root with apt-get); otherwise names them and fails, so no test is silently skipped.
 set -euo pipefail
 
 declare -A package_for=(
   [redis-server]=redis-server
+  [redis-cli]=redis-tools
   [nginx]=nginx-light
   [promtool]=prometheus
   [chromium]=chromium
