@@ -149,9 +149,10 @@ export class RedisRateLimiter implements RateLimiter {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#fallback.close();
-    // quit() waits for replies in flight; disconnect() is for a client that is not connected.
-    if (this.#redis.status === 'ready') await this.#redis.quit().catch(() => this.#redis.disconnect());
-    else this.#redis.disconnect();
+    // quit() waits for replies in flight; disconnect() then ends what quit() leaves open (with
+    // Sentinel, the connections to the sentinels that listen for a failover).
+    if (this.#redis.status === 'ready') await this.#redis.quit().catch(() => undefined);
+    this.#redis.disconnect();
   }
 
   #withoutRedis(app: string, owner: string, limit: RateLimit, cause: unknown): RateLimitDecision {

@@ -22,6 +22,7 @@ describeRedisFailoverContract({
         expect([...holders].sort()).toEqual((await cluster.primaryPorts()).sort());
         expect(holders.size).toBe(3);
       },
+      onEveryDataNode: (command, ...args) => cluster.onEveryNode(command, ...args),
       stop: () => cluster.stop(),
     };
   },

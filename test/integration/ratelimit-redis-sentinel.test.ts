@@ -21,6 +21,7 @@ describeRedisFailoverContract({
         if (killed === undefined) throw new Error('no primary was killed');
         await sentinel.waitForFailover(killed);
       },
+      onEveryDataNode: (command, ...args) => sentinel.onEveryDataNode(command, ...args),
       stop: () => sentinel.stop(),
     };
   },

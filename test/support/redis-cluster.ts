@@ -39,6 +39,8 @@ export interface TestRedisCluster {
   primaryPorts(): Promise<number[]>;
   /** Kills one node at once (SIGKILL). */
   kill(port: number): Promise<void>;
+  /** Runs one command on every live node (ACLs and configuration are per node), e.g. `ACL SETUSER …`. */
+  onEveryNode(command: string, ...args: string[]): Promise<void>;
   /**
    * Waits until every slot is served by a live primary in the view of every live node, and every
    * live node reports `cluster_state:ok`: after `kill`, that means the failover is complete.
@@ -157,6 +159,9 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     },
     async primaryPorts() {
       return livePrimaries(await viewOf(anyLive())).map((node) => node.port);
+    },
+    async onEveryNode(command, ...args) {
+      await Promise.all([...alive].map((port) => ask(port, (redis) => redis.call(command, ...args))));
     },
     async kill(port) {
       alive.delete(port);

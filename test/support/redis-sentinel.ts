@@ -23,6 +23,8 @@ export interface TestRedisSentinel {
   readonly sentinels: string;
   /** The port of the primary as the sentinels report it now. */
   primaryPort(): Promise<number>;
+  /** Runs one command on the primary and the replica (ACLs are per server), e.g. `ACL SETUSER …`. */
+  onEveryDataNode(command: string, ...args: string[]): Promise<void>;
   /** Kills the current primary at once (SIGKILL) and returns its port. */
   killPrimary(): Promise<number>;
   /**
@@ -43,6 +45,7 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
     await Promise.all([...children.values()].map((child) => killRedisProcess(child)));
     await rm(dir, { recursive: true, force: true });
   };
+  const dataPorts: number[] = [];
   const dataArgs = (port: number) => ['--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir];
   const sentinelPorts: number[] = [];
   try {
@@ -50,6 +53,7 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
     const replica = await freePort();
     children.set(primary, await spawnRedisProcess(dataArgs(primary), primary));
     children.set(replica, await spawnRedisProcess([...dataArgs(replica), '--replicaof', '127.0.0.1', String(primary)], replica));
+    dataPorts.push(primary, replica);
     await waitFor(async () => /master_link_status:up/.test(await ask(replica, (redis) => redis.info('replication'))), 'replica in sync', 10_000);
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
@@ -98,6 +102,9 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
     name,
     sentinels: sentinelPorts.map((port) => `127.0.0.1:${port}`).join(','),
     primaryPort,
+    async onEveryDataNode(command, ...args) {
+      await Promise.all(dataPorts.filter((port) => children.has(port)).map((port) => ask(port, (redis) => redis.call(command, ...args))));
+    },
     async killPrimary() {
       const port = await primaryPort();
       await killRedisProcess(children.get(port));
