@@ -13,12 +13,14 @@ import { createLogger } from '../../src/logging/logger.js';
 import { DarkroomMetrics } from '../../src/metrics/metrics.js';
 import { gcra } from '../../src/ratelimit/gcra.js';
 import type { RateLimit } from '../../src/ratelimit/rate-limiter.js';
-import { createRedisClient, describeRedisConnection, reconnectDelayMs, redactRedisUrl } from '../../src/ratelimit/redis-client.js';
+import type { RedisConnection } from '../../src/config/redis-connection.js';
+import { createRedisClient, createRedisConnection, describeRedisConnection, reconnectDelayMs, redactRedisUrl } from '../../src/ratelimit/redis-client.js';
 import { rateLimitKey } from '../../src/ratelimit/redis-gcra-script.js';
 import { backendErrorReason, RedisRateLimiter, withTimeout, type RedisFailureMode } from '../../src/ratelimit/redis-rate-limiter.js';
 import { startRedisServer, type TestRedisServer } from '../support/redis-server.js';
 
 let server: TestRedisServer;
+const noAuth = { username: undefined, password: undefined };
 const opened: RedisRateLimiter[] = [];
 
 beforeAll(async () => {
@@ -278,6 +280,28 @@ describe('when Redis fails', () => {
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(limiter.degraded).toBe(true);
     expect((await limiter.consume('nowhere', owner(), { requests: 1, windowSeconds: 60 })).allowed).toBe(true);
+  });
+
+  it.each([
+    ['a Cluster whose seeds do not answer', { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }], auth: noAuth, tls: false }],
+    ['sentinels that do not answer', { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'nowhere', auth: noAuth, sentinelPassword: undefined, tls: false }],
+  ] as const)('starts degraded, without waiting long, with %s, and refuses at once in closed mode', async (_name, connection: RedisConnection) => {
+    const limiter = new RedisRateLimiter({
+      redis: createRedisConnection(connection, { commandTimeoutMs: 30 }),
+      metrics: new DarkroomMetrics({ defaultMetrics: false }),
+      logger: createLogger('silent'),
+      failureMode: 'closed',
+    });
+    opened.push(limiter);
+    const started = performance.now();
+    expect(await limiter.connect(500)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(limiter.degraded).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      const decided = performance.now();
+      await expect(limiter.consume('nowhere', owner(), { requests: 1, windowSeconds: 60 })).rejects.toMatchObject({ code: 'RATE_LIMIT_UNAVAILABLE' });
+      expect(performance.now() - decided).toBeLessThan(50);
+    }
   });
 });
 
