@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite starts as real parts: redis-server, redis-cli (creates the test
-# Redis Cluster), nginx (the CDN stand-in), promtool (alert rules), chromium (the browser page). Installs the missing ones when it can
-# (root with apt-get); otherwise names them and fails, so no test is silently skipped.
+# Redis Cluster), nginx (the CDN stand-in), promtool (alert rules), chromium (the browser page); and
+# faketime, with which CI runs the suite a second time with the clock 400 days ahead. Installs the
+# missing ones when it can (root with apt-get); otherwise names them and fails, so no test is silently skipped.
 set -euo pipefail
 
 declare -A package_for=(
@@ -10,6 +11,7 @@ declare -A package_for=(
   [nginx]=nginx-light
   [promtool]=prometheus
   [chromium]=chromium
+  [faketime]=faketime
 )
 
 missing=()

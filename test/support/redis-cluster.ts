@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
+import { realClockEnv } from './real-clock.js';
 import { killRedisProcess, spawnRedisProcess } from './redis-server.js';
 
 const redisCliBinary = '/usr/bin/redis-cli';
@@ -198,6 +199,8 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
 async function createCluster(ports: number[]): Promise<void> {
   const child = spawn(redisCliBinary, ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // redis-cli shares redis-server's allocator, which libfaketime stops at start (see real-clock.ts).
+    env: realClockEnv(),
   });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { freePort } from './ports.js';
+import { realClockEnv } from './real-clock.js';
 
 const redisServerBinary = '/usr/bin/redis-server';
 
@@ -68,7 +69,8 @@ async function launch(port: number, extraArgs: string[]): Promise<ChildProcess> 
  * most). Shared by the standalone server, the Cluster nodes and the sentinels.
  */
 export async function spawnRedisProcess(args: string[], port: number): Promise<ChildProcess> {
-  const child = spawn(redisServerBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // On the real clock also when the suite runs under libfaketime (see real-clock.ts).
+  const child = spawn(redisServerBinary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: realClockEnv() });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

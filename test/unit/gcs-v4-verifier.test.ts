@@ -13,7 +13,11 @@ const publicKeys = new Map([[account.clientEmail, account.publicKey]]);
 const storage = createGcsStorage({
   identity: { kind: 'service-account', clientEmail: account.clientEmail, privateKey: account.privateKeyPem },
 });
-const signedAt = Date.UTC(2026, 10, 25, 12, 0, 0);
+// The test's one clock. The library checks `expires` against its own (real) clock, so signing
+// happens at the real now, truncated to the second as X-Goog-Date is; every later instant the
+// verifier sees (`now`, expiry) derives from it, so the outcome is the same on any day.
+const signedAt = Math.floor(Date.now() / 1_000) * 1_000;
+const lifetimeMs = 600_000;
 
 async function signedPut(objectName: string, contentType = 'image/png', range = '0,1024'): Promise<URL> {
   const [url] = await storage
@@ -23,8 +27,7 @@ async function signedPut(objectName: string, contentType = 'image/png', range = 
       version: 'v4',
       action: 'write',
       accessibleAt: signedAt,
-      // Far enough ahead that the library accepts it whatever today's date.
-      expires: Math.max(signedAt, Date.now()) + 600_000,
+      expires: signedAt + lifetimeMs,
       contentType,
       extensionHeaders: { 'x-goog-content-length-range': range },
     });
@@ -67,7 +70,7 @@ describe('V4 verifier against the real signer', () => {
     ['another object name', { objectName: 'uploads/0f-other.png' }, {}, 'SignatureDoesNotMatch'],
     ['another bucket', { bucket: 'bucket-two' }, {}, 'SignatureDoesNotMatch'],
     ['another method', { method: 'GET' }, {}, 'SignatureDoesNotMatch'],
-    ['a time after expiry', { now: signedAt + 601_000 }, {}, 'ExpiredToken'],
+    ['a time after expiry', { now: signedAt + lifetimeMs + 1_000 }, {}, 'ExpiredToken'],
     ['an unknown signer', { publicKeys: new Map([[account.clientEmail, other.publicKey]]) }, {}, 'SignatureDoesNotMatch'],
   ] as const)('refuses %s', async (_label, overrides, headers, code) => {
     const url = await signedPut('uploads/0f-photo.png');
