@@ -88,7 +88,9 @@ export function describeRedisFailoverContract(options: FailoverContractOptions):
         commandTimeoutMs: decisionTimeoutMs,
       });
       opened.push(limiter);
-      return { limiter, metrics, logs, connected: await limiter.connect(5_000) };
+      // Generous: a test machine running several of these suites at once can take seconds to
+      // deliver the slot map (a timeout here only means "started degraded", not a hang).
+      return { limiter, metrics, logs, connected: await limiter.connect(10_000) };
     };
     const limiterFor = async (failureMode: RedisFailureMode) => {
       const started = await start(failureMode);
