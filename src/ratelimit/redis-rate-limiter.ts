@@ -11,6 +11,10 @@
  * than refuses costs one timeout per interval, not one per request. Every decision Redis did not
  * make counts in `darkroom_ratelimit_backend_errors_total{reason}`. Shared limiting resumes by
  * itself with the first decision Redis makes again.
+ *
+ * The same holds on a Redis Cluster or a Sentinel-managed primary during a failover. The degraded
+ * state belongs to the replica, not to one shard: with its default `cluster-require-full-coverage`
+ * a Cluster refuses every slot while one has no primary, so one failed decision stands for all.
  */
 import type { Logger } from 'pino';
 import { darkroomError } from '../core/errors.js';

@@ -1,7 +1,8 @@
 /**
  * Starts the shared limiter from settings: the fail-fast client (one Redis, a Cluster or a
- * Sentinel-managed primary), the limiter around it, and a bounded first connection. darkroom starts even when Redis does not answer (degraded, logged,
- * reconnecting in the background): Redis is never a reason to stay down or unready.
+ * Sentinel-managed primary), the limiter around it, and a bounded first connection. darkroom
+ * starts even when Redis does not answer (degraded, logged, reconnecting in the background):
+ * Redis is never a reason to stay down or unready.
  */
 import type { Logger } from 'pino';
 import type { DarkroomMetrics } from '../metrics/metrics.js';
