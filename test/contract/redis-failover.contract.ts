@@ -25,6 +25,9 @@ import { rateLimitKey } from '../../src/ratelimit/redis-gcra-script.js';
 import { RedisRateLimiter, type RedisFailureMode } from '../../src/ratelimit/redis-rate-limiter.js';
 import { appYaml, startStack } from '../support/stack.js';
 
+/** What darkroom's ACL user needs on the data nodes (docs/rate-limits.md lists the same). */
+const aclCommands = ['+get', '+set', '+time', '+eval', '+evalsha', '+ping', '+info', '+cluster|slots', '+cluster|info'];
+
 /** Real servers of one topology. */
 export interface FailoverSubject {
   /** The environment darkroom is configured with (REDIS_CLUSTER_NODES=…, or REDIS_SENTINELS=… and REDIS_SENTINEL_NAME=…). */
@@ -138,7 +141,8 @@ export function describeRedisFailoverContract(options: FailoverContractOptions):
     });
 
     it('logs in with REDIS_USERNAME and REDIS_PASSWORD, and never logs the password', async () => {
-      await subject.onEveryDataNode('ACL', 'SETUSER', 'darkroom-rl', 'on', '>contract-secret-1', '~darkroom:rl:*', '+@all');
+      // Exactly the commands docs/rate-limits.md lists for an ACL user, on the limiter's keys only.
+      await subject.onEveryDataNode('ACL', 'SETUSER', 'darkroom-rl', 'on', '>contract-secret-1', '~darkroom:rl:*', ...aclCommands);
       const good = await start('closed', { REDIS_USERNAME: 'darkroom-rl', REDIS_PASSWORD: 'contract-secret-1' });
       expect(good.connected).toBe(true);
       expect((await good.limiter.consume('contract', owner('auth'), { requests: 1, windowSeconds: 60 })).allowed).toBe(true);
