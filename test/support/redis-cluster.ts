@@ -191,7 +191,12 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     },
     stop: stopAll,
   };
-  await cluster.waitUntilHealthy();
+  try {
+    await cluster.waitUntilHealthy();
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
   return cluster;
 }
 
