@@ -74,12 +74,12 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
       },
     },
   );
-  // REDIS_URL shares limits across replicas; without it each replica limits in memory.
+  // Redis (REDIS_URL, a Cluster or Sentinel) shares limits across replicas; without it each replica limits in memory.
   const rateLimiter =
     options.rateLimiter ??
-    (settings.redisUrl
+    (settings.redis
       ? await startRedisRateLimiter(
-          { url: settings.redisUrl, failureMode: settings.rateLimitRedisFailureMode, commandTimeoutMs: settings.rateLimitRedisTimeoutMs },
+          { connection: settings.redis, failureMode: settings.rateLimitRedisFailureMode, commandTimeoutMs: settings.rateLimitRedisTimeoutMs },
           metrics,
           logger,
         )
