@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createAdminApp, createApp } from './app.js';
+import { OwnerAuthenticators, type OwnerAuthenticatorsOptions } from './auth/owner-authenticators.js';
 import { AppRegistry, type AppSnapshot } from './config/app-registry.js';
 import type { ConfigSource } from './config/config-source.js';
 import type { Settings } from './config/settings.js';
@@ -49,6 +50,8 @@ export interface StartOptions {
   /** For the DarkroomApp watch (no apps file): a kubeconfig instead of `loadFromDefault`, and timings. */
   readonly kubernetes?: { readonly kubeConfig?: KubeConfig; readonly timing?: KubernetesSourceTiming };
   readonly rateLimiter?: RateLimiter;
+  /** The clock tokens are checked against and remote JWKS timings (tests). */
+  readonly auth?: Pick<OwnerAuthenticatorsOptions, 'now' | 'jwksPolicy'>;
   /** Longest wait for in-flight requests on close, in ms. Default `settings.drainTimeoutMs` (20 000). */
   readonly drainTimeoutMs?: number;
 }
@@ -83,9 +86,13 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   const cdns = new CdnBreakers(cdnClient, metrics, logger);
   const imageReader = new ImageReader({ storage, metrics, cdns });
 
+  // Keys of jwt-mode apps: fetched JWKS kept across reloads, JWKS Secrets through the source.
+  const authenticators = new OwnerAuthenticators({ logger, secrets: configSource.secrets, ...options.auth });
+
   registry.onChange((snapshot) => {
     reportSnapshot(logger, metrics, snapshot);
     storage.retain(snapshot.apps);
+    authenticators.retain(snapshot.apps);
     cdns.retain(snapshot.apps);
   });
 
@@ -93,6 +100,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
     registry,
     storage,
     imageReader,
+    authenticators,
     rateLimiter,
     metrics,
     logger,

@@ -89,7 +89,7 @@ export class StorageSource implements ImageSource {
 }
 
 function timeoutAware(error: unknown, timedOut: boolean): unknown {
-  if (timedOut) return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1, message: 'The storage service did not answer in time; retry later.' });
+  if (timedOut) return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1, detail: 'the storage service did not answer in time' });
   return isDarkroomError(error) ? error : darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
 }
 
