@@ -15,6 +15,7 @@ import { AppRegistry, type AppSnapshot } from './config/app-registry.js';
 import type { ConfigSource } from './config/config-source.js';
 import type { Settings } from './config/settings.js';
 import { FileConfigSource } from './config/sources/file-source.js';
+import { loadStoragePolicyFile, type StoragePolicy } from './config/storage-policy.js';
 import { createKubernetesConfigSource } from './config/sources/kubernetes/create-source.js';
 import type { KubernetesSourceTiming } from './config/sources/kubernetes/darkroom-app-source.js';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -63,7 +64,9 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   const logger = options.logger ?? createLogger(settings.logLevel);
   const metrics = new DarkroomMetrics();
   const registry = new AppRegistry();
-  const configSource = options.configSource ?? defaultConfigSource(settings, logger, metrics, options.kubernetes);
+  // Read and checked before anything starts: a broken policy file fails the start, never half-applies.
+  const storagePolicy = settings.storagePolicyFile ? await loadStoragePolicyFile(settings.storagePolicyFile) : undefined;
+  const configSource = options.configSource ?? defaultConfigSource(settings, logger, metrics, options.kubernetes, storagePolicy);
   // Apps that name a credentials Secret get it through the source that read it (Kubernetes only).
   const storage = new CachedStorageProviders(
     { s3: buildS3StorageProvider, gcs: buildGcsStorageProvider },
@@ -165,15 +168,20 @@ function defaultConfigSource(
   logger: Logger,
   metrics: DarkroomMetrics,
   kubernetes: StartOptions['kubernetes'],
+  storagePolicy: StoragePolicy | undefined,
 ): ConfigSource {
-  if (settings.appsFile) return new FileConfigSource({ path: settings.appsFile, logger });
-  return createKubernetesConfigSource(settings, metrics, logger, kubernetes);
+  if (settings.appsFile) return new FileConfigSource({ path: settings.appsFile, logger, storagePolicy });
+  return createKubernetesConfigSource(settings, metrics, logger, { ...kubernetes, storagePolicy });
 }
 
 /** Logs every invalid app by name and field path, and updates the config gauges. */
 function reportSnapshot(logger: Logger, metrics: DarkroomMetrics, snapshot: AppSnapshot): void {
   for (const report of snapshot.invalid.values()) {
     logger.warn({ app: report.name, problems: report.problems }, `DarkroomApp "${report.name}" is invalid and not served`);
+  }
+  for (const report of snapshot.refused.values()) {
+    if (report.reason !== 'NameConflict') continue; // the owner of the name is reported above
+    logger.warn({ app: report.name, namespace: report.namespace, problems: report.problems }, `DarkroomApp ${report.namespace ?? ''}/${report.name} is not served: its name is taken`);
   }
   for (const document of snapshot.unnamedInvalid) {
     logger.warn({ where: document.where, problems: document.problems }, `${document.where} is not a valid DarkroomApp`);

@@ -10,10 +10,12 @@ import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { DarkroomMetrics } from '../../../metrics/metrics.js';
 import { secretProblems, type SecretCredentialsLookup } from '../../../storage/credentials.js';
-import type { AppSnapshot, InvalidAppReport } from '../../app-registry.js';
+import { jwksSecretVerdict } from '../../../auth/jwks-secret-status.js';
+import type { AppSnapshot } from '../../app-registry.js';
 import type { ConfigSource } from '../../config-source.js';
 import { parseDarkroomApp, type AppParseResult } from '../../darkroom-app.js';
 import { buildSnapshot, type LocatedParseResult } from '../../snapshot.js';
+import type { StoragePolicy } from '../../storage-policy.js';
 import { desiredStatus, type AppVerdict } from './app-status.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { ClientNodeKubeApi, type KubeApi, type KubeObject } from './kube-api.js';
@@ -55,6 +57,8 @@ export interface KubernetesConfigSourceOptions {
   readonly metrics: DarkroomMetrics;
   readonly logger: Logger;
   readonly timing?: KubernetesSourceTiming;
+  /** `DARKROOM_STORAGE_POLICY_FILE`: buckets each namespace may use with darkroom's own identity. */
+  readonly storagePolicy?: StoragePolicy | undefined;
 }
 
 export class KubernetesConfigSource implements ConfigSource {
@@ -187,16 +191,19 @@ export class KubernetesConfigSource implements ConfigSource {
     if (this.#stopped || !this.#deliver) return;
     const located: LocatedParseResult[] = [];
     for (const [key, object] of this.#objects) {
-      located.push({ where: `DarkroomApp ${key}`, result: this.#parse(key, object) });
+      const { namespace, creationTimestamp } = object.metadata;
+      located.push({ where: `DarkroomApp ${key}`, result: this.#parse(key, object), namespace: namespace ?? '', createdAt: typeof creationTimestamp === 'string' ? creationTimestamp : undefined });
     }
     for (const key of this.#parsed.keys()) if (!this.#objects.has(key)) this.#parsed.delete(key);
-    const snapshot = this.#withNamespaces(buildSnapshot(located));
+    const snapshot = buildSnapshot(located, { storagePolicy: this.#options.storagePolicy });
     this.#snapshot = snapshot;
     this.#deliver(snapshot);
     const refs = new Set<string>();
     for (const app of snapshot.apps.values()) {
       const ref = app.spec.storage.credentialsSecretRef;
       if (ref) refs.add(`${app.metadata.namespace ?? ''}/${ref.name}`);
+      const jwksRef = app.spec.auth.jwt?.jwksSecretRef;
+      if (jwksRef) refs.add(`${app.metadata.namespace ?? ''}/${jwksRef.name}`);
     }
     // On the first sync, wait (bounded by the API timeout) for the Secrets, so the first requests
     // after readiness already have credentials.
@@ -214,27 +221,15 @@ export class KubernetesConfigSource implements ConfigSource {
     return result;
   }
 
-  /** Puts the namespace on every report; a name claimed in several namespaces names them all. */
-  #withNamespaces(snapshot: AppSnapshot): AppSnapshot {
-    const invalid = new Map<string, InvalidAppReport>();
-    for (const [name, report] of snapshot.invalid) {
-      const namespaces = [...this.#objects.values()].filter((object) => object.metadata.name === name).map((object) => object.metadata.namespace ?? '');
-      const unique = [...new Set(namespaces)].sort();
-      const problems =
-        unique.length > 1
-          ? [{ path: 'metadata.name', message: `the app name "${name}" is claimed in namespaces ${unique.join(', ')}; none is served until only one remains` }]
-          : report.problems;
-      invalid.set(name, { ...report, namespace: unique.join(', ') || report.namespace, problems });
-    }
-    return Object.freeze({ ...snapshot, invalid });
-  }
-
   #verdict(key: string, object: KubeObject): AppVerdict | undefined {
     const parsed = this.#parsed.get(key)?.result;
     if (!parsed) return undefined;
     if (!parsed.ok) return { ready: false, reason: 'InvalidSpec', problems: parsed.problems };
-    const conflict = this.#snapshot?.invalid.get(object.metadata.name);
-    if (conflict) return { ready: false, reason: 'NameConflict', problems: conflict.problems };
+    // Name conflicts and the storage policy are decided by the snapshot build, for every source.
+    const refusal = this.#snapshot?.refused.get(key);
+    if (refusal) return { ready: false, reason: refusal.reason, problems: refusal.problems };
+    const jwks = jwksSecretVerdict(parsed.app, object.metadata.namespace ?? '', this.#secretReader);
+    if (jwks !== 'ok') return jwks;
     const storage = parsed.app.spec.storage;
     const ref = storage.credentialsSecretRef;
     if (ref) {

@@ -1,0 +1,36 @@
+/**
+ * What `.status` says about an app's `auth.jwt.jwksSecretRef`: the Secret must exist and its key
+ * `jwks` must hold a JWKS that jose accepts. Pure over what the Secret reader knows.
+ */
+import type { DarkroomApp } from '../config/darkroom-app.js';
+import type { SecretState } from '../config/sources/kubernetes/secret-reader.js';
+import { jwksSecretKey } from './owner-authenticators.js';
+import { staticJwks } from './jwks-keys.js';
+
+/** The verdict on the JWKS Secret: fine, not known yet (report later), or why not ready. */
+export type JwksSecretVerdict =
+  | 'ok'
+  | undefined
+  | {
+      readonly ready: false;
+      readonly reason: 'JwksSecretNotFound' | 'JwksSecretInvalid';
+      readonly problems: readonly { readonly path: string; readonly message: string }[];
+    };
+
+export function jwksSecretVerdict(app: DarkroomApp, namespace: string, secrets: { state(namespace: string, name: string): SecretState }): JwksSecretVerdict {
+  const ref = app.spec.auth.jwt?.jwksSecretRef;
+  if (!ref) return 'ok';
+  const path = 'spec.auth.jwt.jwksSecretRef.name';
+  const secret = secrets.state(namespace, ref.name);
+  if (secret.state === 'unknown') return undefined;
+  const text = secret.state === 'present' ? secret.data[jwksSecretKey] : undefined;
+  if (text === undefined) {
+    return { ready: false, reason: 'JwksSecretNotFound', problems: [{ path, message: `Secret "${ref.name}" with key "${jwksSecretKey}" not found in namespace "${namespace}"` }] };
+  }
+  try {
+    staticJwks(text);
+  } catch (error) {
+    return { ready: false, reason: 'JwksSecretInvalid', problems: [{ path, message: `Secret "${ref.name}": key "${jwksSecretKey}" is not a JWKS (${(error as Error).message})` }] };
+  }
+  return 'ok';
+}
