@@ -38,7 +38,7 @@ describe('owner headers behind the gateway', () => {
   it('forged X-Owner-Id and X_Owner_Id, rotated on every request, leave the client with its own quota', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 8; i += 1) {
-      const forged = i % 2 === 0 ? { 'X-Owner-Id': `bob` } : { 'X-Owner-Id': `rotating-${i}`, X_Owner_Id: `other-${i}` };
+      const forged: Record<string, string> = i % 2 === 0 ? { 'X-Owner-Id': 'bob' } : { 'X-Owner-Id': `rotating-${i}`, X_Owner_Id: `other-${i}` };
       statuses.push(await presign(gateway.url, { Authorization: 'Bearer token-alice', ...forged }));
     }
     expect(statuses).toEqual([200, 200, 200, 429, 429, 429, 429, 429]);
