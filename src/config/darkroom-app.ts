@@ -177,7 +177,7 @@ const jwtSchema = z
     algorithms: z.array(z.enum(jwtAlgorithms)).min(1).max(jwtAlgorithms.length).default(() => [...defaultJwtAlgorithms]),
     /** The claim whose value is the owner (the rate-limit key). Default `sub`. */
     ownerClaim: claimNameSchema.default('sub'),
-    /** Clock skew allowed on `exp`, `nbf` and `iat`, in seconds. Default 30; 0 to 300. */
+    /** Clock skew allowed on `exp` and `nbf`, in seconds. Default 30; 0 to 300. */
     clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
   })
   .strict()
