@@ -3,9 +3,14 @@
  * `jwks` must hold a JWKS that jose accepts. Pure over what the Secret reader knows.
  */
 import type { DarkroomApp } from '../config/darkroom-app.js';
-import type { SecretState } from '../config/sources/kubernetes/secret-reader.js';
 import { jwksSecretKey } from './owner-authenticators.js';
 import { staticJwks } from './jwks-keys.js';
+
+/** What the Secret reader knows of one Secret (the shape of the Kubernetes source's `SecretState`). */
+export type KnownSecret =
+  | { readonly state: 'unknown' }
+  | { readonly state: 'missing' }
+  | { readonly state: 'present'; readonly data: Readonly<Record<string, string>> };
 
 /** The verdict on the JWKS Secret: fine, not known yet (report later), or why not ready. */
 export type JwksSecretVerdict =
@@ -17,7 +22,7 @@ export type JwksSecretVerdict =
       readonly problems: readonly { readonly path: string; readonly message: string }[];
     };
 
-export function jwksSecretVerdict(app: DarkroomApp, namespace: string, secrets: { state(namespace: string, name: string): SecretState }): JwksSecretVerdict {
+export function jwksSecretVerdict(app: DarkroomApp, namespace: string, secrets: { state(namespace: string, name: string): KnownSecret }): JwksSecretVerdict {
   const ref = app.spec.auth.jwt?.jwksSecretRef;
   if (!ref) return 'ok';
   const path = 'spec.auth.jwt.jwksSecretRef.name';

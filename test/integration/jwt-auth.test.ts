@@ -103,6 +103,15 @@ describe('jwt mode', () => {
     expect(response.headers.get('cache-control')).toBe('no-store');
   });
 
+  it('the token is checked where the owner header is: before the body, the rate limit and the app policy', async () => {
+    const post = (headers: Record<string, string>, raw: string) =>
+      fetch(`${stack.darkroom.url}/darkroom/shop/v1/images/presigned-urls`, { method: 'POST', headers, body: raw });
+    await expectRefusal(await post({ 'Content-Type': 'text/plain' }, 'x'), 'MISSING_TOKEN', 'Bearer realm="darkroom"');
+    await expectRefusal(await post({ 'Content-Type': 'application/json', Authorization: 'Bearer x.y.z' }, '{'), 'INVALID_TOKEN', invalidChallenge);
+    const token = await mintToken(rsa, clock, { iss: issuer, aud: 'shop', sub: 'order' });
+    await expectRefusal(await post({ 'Content-Type': 'application/json', ...bearer(token) }, '{'), 'INVALID_JSON', null);
+  });
+
   it('refuses expired, not-yet-valid, wrong-issuer, wrong-audience and other apps\' tokens, and a token without exp', async () => {
     const cases: Array<[string, Promise<string>]> = [
       ['expired', mintToken(rsa, clock - 600_000, { iss: issuer, aud: 'shop', sub: 'alice' })],
