@@ -4,6 +4,7 @@
  */
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import { OwnerAuthenticators } from './auth/owner-authenticators.js';
 import type { AppRegistry } from './config/app-registry.js';
 import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-handler.js';
 import { requestEnvelope } from './http/request-envelope.js';
@@ -31,6 +32,8 @@ export interface AppDeps {
   readonly demoPage?: DemoPageOptions | undefined;
   /** The read path (CDN first, storage fallback); absent means storage only. */
   readonly imageReader?: ImageReader | undefined;
+  /** Who the owner of an upload is, per app; absent builds one without Secrets, on the real clock. */
+  readonly authenticators?: OwnerAuthenticators | undefined;
 }
 
 /** The public API: uploads, reads, health. */
@@ -42,7 +45,7 @@ export function createApp(deps: AppDeps): Express {
 
   const router = express.Router({ caseSensitive: true, strict: true });
   healthRoutes(router, deps);
-  presignUploadRoutes(router, deps);
+  presignUploadRoutes(router, { ...deps, authenticators: deps.authenticators ?? new OwnerAuthenticators({ logger: deps.logger }) });
   readImageRoutes(router, deps);
   // Mounted only when asked for: by default `/` is a 404 like any other unknown path.
   if (deps.demoPage) demoPageRoutes(router, { ...deps, ...deps.demoPage });

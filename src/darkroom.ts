@@ -11,10 +11,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { createAdminApp, createApp } from './app.js';
+import { OwnerAuthenticators, type OwnerAuthenticatorsOptions } from './auth/owner-authenticators.js';
 import { AppRegistry, type AppSnapshot } from './config/app-registry.js';
 import type { ConfigSource } from './config/config-source.js';
 import type { Settings } from './config/settings.js';
 import { FileConfigSource } from './config/sources/file-source.js';
+import { loadStoragePolicyFile, type StoragePolicy } from './config/storage-policy.js';
 import { createKubernetesConfigSource } from './config/sources/kubernetes/create-source.js';
 import type { KubernetesSourceTiming } from './config/sources/kubernetes/darkroom-app-source.js';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -50,6 +52,8 @@ export interface StartOptions {
   /** For the DarkroomApp watch (no apps file): a kubeconfig instead of `loadFromDefault`, and timings. */
   readonly kubernetes?: { readonly kubeConfig?: KubeConfig; readonly timing?: KubernetesSourceTiming };
   readonly rateLimiter?: RateLimiter;
+  /** The clock tokens are checked against and remote JWKS timings (tests). */
+  readonly auth?: Pick<OwnerAuthenticatorsOptions, 'now' | 'jwksPolicy'>;
   /** Longest wait for in-flight requests on close, in ms. Default `settings.drainTimeoutMs` (20 000). */
   readonly drainTimeoutMs?: number;
 }
@@ -61,7 +65,9 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   const logger = options.logger ?? createLogger(settings.logLevel);
   const metrics = new DarkroomMetrics();
   const registry = new AppRegistry();
-  const configSource = options.configSource ?? defaultConfigSource(settings, logger, metrics, options.kubernetes);
+  // Read and checked before anything starts: a broken policy file fails the start, never half-applies.
+  const storagePolicy = settings.storagePolicyFile ? await loadStoragePolicyFile(settings.storagePolicyFile) : undefined;
+  const configSource = options.configSource ?? defaultConfigSource(settings, logger, metrics, options.kubernetes, storagePolicy);
   // Apps that name a credentials Secret get it through the source that read it (Kubernetes only).
   const storage = new CachedStorageProviders(
     { s3: buildS3StorageProvider, gcs: buildGcsStorageProvider },
@@ -98,9 +104,13 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
     storage.close();
   };
 
+  // Keys of jwt-mode apps: fetched JWKS kept across reloads, JWKS Secrets through the source.
+  const authenticators = new OwnerAuthenticators({ logger, secrets: configSource.secrets, ...options.auth });
+
   registry.onChange((snapshot, previous) => {
     reportSnapshot(logger, metrics, snapshot, previous);
     storage.retain(snapshot.apps);
+    authenticators.retain(snapshot.apps);
     cdns.retain(snapshot.apps);
   });
 
@@ -108,6 +118,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
     registry,
     storage,
     imageReader,
+    authenticators,
     rateLimiter,
     metrics,
     logger,
@@ -172,9 +183,10 @@ function defaultConfigSource(
   logger: Logger,
   metrics: DarkroomMetrics,
   kubernetes: StartOptions['kubernetes'],
+  storagePolicy: StoragePolicy | undefined,
 ): ConfigSource {
-  if (settings.appsFile) return new FileConfigSource({ path: settings.appsFile, logger });
-  return createKubernetesConfigSource(settings, metrics, logger, kubernetes);
+  if (settings.appsFile) return new FileConfigSource({ path: settings.appsFile, logger, storagePolicy });
+  return createKubernetesConfigSource(settings, metrics, logger, { ...kubernetes, storagePolicy });
 }
 
 /**
@@ -188,6 +200,11 @@ function reportSnapshot(logger: Logger, metrics: DarkroomMetrics, snapshot: AppS
   }
   for (const report of previous.invalid.values()) {
     if (snapshot.apps.has(report.name)) logger.info({ app: report.name }, `DarkroomApp "${report.name}" is valid again and served`);
+  }
+  for (const [key, report] of snapshot.refused) {
+    if (report.reason !== 'NameConflict') continue; // the owner of the name is reported above
+    if (isDeepStrictEqual(previous.refused.get(key), report)) continue;
+    logger.warn({ app: report.name, namespace: report.namespace, problems: report.problems }, `DarkroomApp ${report.namespace ?? ''}/${report.name} is not served: its name is taken`);
   }
   const reportedBefore = new Set(previous.unnamedInvalid.map((document) => JSON.stringify(document)));
   for (const document of snapshot.unnamedInvalid) {

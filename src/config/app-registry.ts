@@ -5,10 +5,28 @@
  */
 import type { DarkroomApp, SpecProblem } from './darkroom-app.js';
 
+/**
+ * Why a document is not served: its spec is invalid; another namespace's older document holds its
+ * name; or it names storage its namespace may not use with darkroom's own identity.
+ */
+export type RefusalReason =
+  | 'InvalidSpec'
+  | 'NameConflict'
+  | 'StorageNotAllowed'
+  // Kubernetes: the app's credentials Secret is missing, incomplete, forbidden or unreadable.
+  | 'CredentialsSecretNotFound'
+  | 'CredentialsSecretInvalid'
+  | 'CredentialsSecretForbidden'
+  | 'CredentialsSecretUnreadable'
+  | 'JwksSecretNotFound'
+  | 'JwksSecretInvalid'
+  | 'JwksSecretUnreadable';
+
 /** An app that failed validation: refused by the service and reported, never half-applied. */
 export interface InvalidAppReport {
   readonly name: string;
   readonly namespace: string | undefined;
+  readonly reason: RefusalReason;
   readonly problems: readonly SpecProblem[];
 }
 
@@ -18,6 +36,11 @@ export interface AppSnapshot {
   readonly invalid: ReadonlyMap<string, InvalidAppReport>;
   /** Documents so broken that not even their name could be read. */
   readonly unnamedInvalid: readonly UnnamedInvalidDocument[];
+  /**
+   * Every named document that is not served, keyed `namespace/name`, with why: the invalid ones
+   * above and also those whose name another document holds (for `.status` and the logs).
+   */
+  readonly refused: ReadonlyMap<string, InvalidAppReport>;
 }
 
 /** A document without a readable name, reported by where it was found. */
@@ -37,6 +60,7 @@ const emptySnapshot: AppSnapshot = Object.freeze({
   apps: new Map(),
   invalid: new Map(),
   unnamedInvalid: [],
+  refused: new Map(),
 });
 
 export class AppRegistry {

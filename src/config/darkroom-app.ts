@@ -146,6 +146,76 @@ const rateLimitSchema = z
   })
   .strict();
 
+/** JWS algorithms a token may be signed with: asymmetric only, so a public JWK can never be an HMAC secret. */
+export const jwtAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+/** Default `auth.jwt.algorithms`. */
+const defaultJwtAlgorithms: (typeof jwtAlgorithms)[number][] = ['RS256', 'ES256', 'EdDSA'];
+
+/** Loopback hosts, the only ones a JWKS may be fetched from over plain HTTP (tests, sidecars). */
+const loopbackHostPattern = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/;
+
+const jwksUrlSchema = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      if (url.username || url.password) return false;
+      return url.protocol === 'https:' || (url.protocol === 'http:' && loopbackHostPattern.test(url.hostname));
+    } catch {
+      return false;
+    }
+  }, 'must be an https URL without credentials (http only for a loopback host)');
+
+// A claim name as it appears in a JWT payload; bounded so the CRD's CEL cost stays small.
+const claimNameSchema = z.string().min(1).max(256);
+
+const jwtSchema = z
+  .object({
+    /** The JWKS endpoint of the token issuer (https; http only for loopback). */
+    jwksURL: jwksUrlSchema.optional(),
+    /** A Secret in the app's namespace whose key `jwks` holds a JWKS (JSON), instead of `jwksURL`. */
+    jwksSecretRef: secretRefSchema.optional(),
+    /** The `iss` every token must carry. */
+    issuer: z.string().min(1).max(2048),
+    /** Accepted `aud` values; a token must name at least one. Give each app its own. */
+    audiences: z.array(z.string().min(1).max(2048)).min(1).max(16),
+    /** Algorithms accepted. Default RS256, ES256, EdDSA; never `none`, never HMAC. */
+    algorithms: z.array(z.enum(jwtAlgorithms)).min(1).max(jwtAlgorithms.length).default(() => [...defaultJwtAlgorithms]),
+    /** The claim whose value is the owner (the rate-limit key). Default `sub`. */
+    ownerClaim: claimNameSchema.default('sub'),
+    /** Clock skew allowed on `exp` and `nbf`, in seconds. Default 30; 0 to 300. */
+    clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+  })
+  .strict()
+  // Cross-field rule, mirrored by a CEL rule in the CRD: the keys come from exactly one place.
+  .refine((jwt) => (jwt.jwksURL === undefined) !== (jwt.jwksSecretRef === undefined), {
+    message: 'exactly one of jwksURL and jwksSecretRef must be set',
+    path: ['jwksURL'],
+  });
+
+const authSchema = z
+  .object({
+    /**
+     * Who the owner is: `header` (default) trusts `X-Owner-Id` set by an authenticating gateway;
+     * `jwt` verifies `Authorization: Bearer <JWT>` and takes the owner from a claim.
+     */
+    mode: z.enum(['header', 'jwt']).default('header'),
+    /** Token verification; required with `mode: jwt`, forbidden otherwise. */
+    jwt: jwtSchema.optional(),
+  })
+  .strict()
+  // Mirrored by a CEL rule in the CRD.
+  .refine((auth) => (auth.mode === 'jwt') === (auth.jwt !== undefined), {
+    message: 'jwt is required with mode jwt and only allowed with it',
+    path: ['jwt'],
+  });
+
+/** `spec.auth`, defaults applied. */
+export type AppAuth = z.infer<typeof authSchema>;
+/** `spec.auth.jwt`, defaults applied. */
+export type AppJwtAuth = z.infer<typeof jwtSchema>;
+
 /** The `spec` of a `DarkroomApp`. */
 export const darkroomAppSpecSchema = z
   .object({
@@ -155,6 +225,8 @@ export const darkroomAppSpecSchema = z
     cdn: cdnSchema.optional(),
     upload: uploadSchema.default(() => uploadSchema.parse({})),
     rateLimit: rateLimitSchema.default(() => rateLimitSchema.parse({})),
+    /** Who the owner of an upload is (the rate-limit key): a gateway's header, or a verified JWT. */
+    auth: authSchema.default(() => authSchema.parse({})),
     /**
      * Base URL that public image URLs are built on, e.g. `https://img.example.com`. Default: the
      * process setting `DARKROOM_PUBLIC_BASE_URL`; an app with neither cannot issue upload URLs.
@@ -170,6 +242,8 @@ const metadataSchema = z
     generation: z.number().int().optional(),
     resourceVersion: z.string().optional(),
     uid: z.string().optional(),
+    /** Set by the API server; orders two namespaces' claims on one app name (the oldest wins). */
+    creationTimestamp: z.string().optional(),
   })
   // Kubernetes adds labels, annotations, managedFields and more: keep them out of our way.
   .passthrough();

@@ -51,6 +51,11 @@ const settingsSchema = z
     HOST: z.string().trim().min(1).default('0.0.0.0'),
     /** A YAML file of DarkroomApp documents: configuration without a cluster. */
     DARKROOM_APPS_FILE: optionalText,
+    /**
+     * A YAML file mapping each namespace to the `bucket` or `bucket/prefix` entries its apps may use
+     * with darkroom's own identity; read and validated at start. Unset: any app may name any bucket.
+     */
+    DARKROOM_STORAGE_POLICY_FILE: optionalText,
     /** Default endpoint for S3 apps that name none (MinIO, the embedded dev storage). */
     DARKROOM_S3_ENDPOINT: optionalChecked(isHttpUrl, 'must be an http(s) URL'),
     /** Base URL for public image URLs of apps whose spec names no `publicBaseURL`. */
@@ -197,6 +202,8 @@ export interface Settings {
   readonly adminPort: number;
   readonly host: string;
   readonly appsFile: string | undefined;
+  /** `DARKROOM_STORAGE_POLICY_FILE`: the per-namespace storage policy to load at start. */
+  readonly storagePolicyFile: string | undefined;
   readonly s3DefaultEndpoint: string | undefined;
   readonly defaultPublicBaseURL: string | undefined;
   readonly logLevel: string;
@@ -249,6 +256,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     adminPort: value.ADMIN_PORT,
     host: value.HOST,
     appsFile: value.DARKROOM_APPS_FILE,
+    storagePolicyFile: value.DARKROOM_STORAGE_POLICY_FILE,
     s3DefaultEndpoint: value.DARKROOM_S3_ENDPOINT,
     defaultPublicBaseURL: value.DARKROOM_PUBLIC_BASE_URL,
     logLevel: value.LOG_LEVEL,

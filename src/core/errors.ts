@@ -5,20 +5,35 @@
  *
  * Adapters translate vendor failures into these errors at their edge; `http/error-handler.ts` is
  * the only place that turns them into HTTP responses.
+ *
+ * A client only ever reads the catalogue's text: the message of an error is always the one below.
+ * What a call site knows beyond it (a Secret's or a bucket's name, a namespace, an endpoint, which
+ * field of the body was wrong) goes in `detail`, which reaches the logs and `.status`, never a body.
  */
 
 /** Every code darkroom can answer with, its HTTP status and the message used when none is given. */
 export const errorCatalogue = {
-  // Upload authorisation, in the order the checks run.
+  // Upload authorisation, in the order the checks run. The owner comes from the gateway's header
+  // (`spec.auth.mode: header`) or from a verified bearer token (`spec.auth.mode: jwt`).
+  MISSING_TOKEN: { status: 401, message: 'This app needs a bearer token: send "Authorization: Bearer <JWT>".' },
+  INVALID_TOKEN: { status: 401, message: 'The bearer token is not valid for this app.' },
+  TOKEN_KEYS_UNAVAILABLE: {
+    status: 503,
+    message: 'The keys that verify this app\'s tokens cannot be fetched right now; retry later.',
+  },
   MISSING_OWNER_ID: { status: 400, message: 'The X-Owner-Id header is required.' },
   INVALID_OWNER_ID: {
     status: 400,
     message: 'The X-Owner-Id header must be 1 to 128 visible ASCII characters.',
   },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be uncompressed UTF-8 application/json.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
-  INVALID_BODY: { status: 400, message: 'The request body does not have the expected shape.' },
+  INVALID_BODY: {
+    status: 400,
+    message:
+      'The request body must be a JSON object {"file": "<name>"}, optionally with "contentType" (a string) and "size" (bytes, a positive integer), and no other fields.',
+  },
   INVALID_FILE_NAME: { status: 400, message: 'The file name is not acceptable.' },
   UNSUPPORTED_FILE_TYPE: {
     status: 415,
@@ -80,8 +95,11 @@ export const errorCodes = Object.keys(errorCatalogue) as ErrorCode[];
 
 /** Optional extras an error can carry to the HTTP layer. */
 export interface DarkroomErrorOptions {
-  /** Overrides the catalogue's message; must never echo unescaped input or storage details. */
-  message?: string;
+  /**
+   * What went wrong in darkroom's own terms (the Secret, namespace, bucket, endpoint or field at
+   * fault), for logs only: the client gets the catalogue's message, whatever this says.
+   */
+  detail?: string;
   /** Seconds a client should wait before retrying (sent as `Retry-After`). */
   retryAfterSeconds?: number;
   /** Extra response headers (for example RateLimit headers on a 429). */
@@ -94,14 +112,17 @@ export interface DarkroomErrorOptions {
 export class DarkroomError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /** Internal detail for the logs (see {@link DarkroomErrorOptions.detail}); never sent. */
+  readonly detail: string | undefined;
   readonly retryAfterSeconds: number | undefined;
   readonly headers: Readonly<Record<string, string>>;
 
   constructor(code: ErrorCode, options: DarkroomErrorOptions = {}) {
-    super(options.message ?? errorCatalogue[code].message, { cause: options.cause });
+    super(errorCatalogue[code].message, { cause: options.cause });
     this.name = 'DarkroomError';
     this.code = code;
     this.status = errorCatalogue[code].status;
+    this.detail = options.detail;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.headers = options.headers ?? {};
   }

@@ -26,10 +26,7 @@ export function toDarkroomError(error: unknown): DarkroomError {
       return darkroomError('INVALID_JSON', { cause: error });
     case 'charset.unsupported':
     case 'encoding.unsupported':
-      return darkroomError('UNSUPPORTED_MEDIA_TYPE', {
-        message: 'The request body must be uncompressed UTF-8 JSON.',
-        cause: error,
-      });
+      return darkroomError('UNSUPPORTED_MEDIA_TYPE', { detail: 'compressed or non-UTF-8 body', cause: error });
   }
   const status = layer.status ?? layer.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -56,14 +53,16 @@ export function sendError(res: Response, error: DarkroomError): void {
 
 export const errorHandler: ErrorRequestHandler = (error: unknown, req, res, _next) => {
   const mapped = toDarkroomError(error);
+  // The detail (the Secret, bucket or field at fault) is logged here, never put in the body.
+  const detail = mapped.detail === undefined ? {} : { detail: mapped.detail };
   if (mapped.code === 'APP_CONFIG_INVALID') {
     // A refused app is a configuration state, logged once per change where the config is read
     // (and in the DarkroomApp's .status); per request it is no server fault and needs no stack.
-    logFor(req).info({ code: mapped.code, detail: mapped.message }, 'request refused: the app is not served');
+    logFor(req).info({ code: mapped.code, ...detail }, 'request refused: the app is not served');
   } else if (mapped.status >= 500) {
-    logFor(req).error({ err: mapped.cause ?? error, code: mapped.code }, 'request failed');
+    logFor(req).error({ err: mapped.cause ?? error, code: mapped.code, ...detail }, 'request failed');
   } else {
-    logFor(req).info({ code: mapped.code }, 'request refused');
+    logFor(req).info({ code: mapped.code, ...detail }, 'request refused');
   }
   sendError(res, mapped);
 };

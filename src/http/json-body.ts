@@ -67,7 +67,7 @@ export function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<
   const encoding = req.headers['content-encoding']?.trim().toLowerCase();
   if ((charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') || (encoding !== undefined && encoding !== 'identity')) {
     return Promise.reject(
-      darkroomError('UNSUPPORTED_MEDIA_TYPE', { message: 'The request body must be uncompressed UTF-8 JSON.' }),
+      darkroomError('UNSUPPORTED_MEDIA_TYPE', { detail: 'compressed or non-UTF-8 body' }),
     );
   }
   const declared = Number(req.headers['content-length']);
@@ -104,7 +104,7 @@ export function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<
     };
     const onError = (error: Error) => fail(darkroomError('BAD_REQUEST', { cause: error }));
     // Closed before the last byte: the client went away mid-body (nobody reads the answer).
-    const onClose = () => fail(darkroomError('BAD_REQUEST', { message: 'The client stopped sending the request body.' }));
+    const onClose = () => fail(darkroomError('BAD_REQUEST', { detail: 'the client stopped sending the request body' }));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

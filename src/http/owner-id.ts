@@ -4,9 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { darkroomError } from '../core/errors.js';
-
-/** Visible ASCII only: owner ids end up in rate-limit keys and logs. */
-const ownerIdPattern = /^[\x21-\x7e]{1,128}$/;
+import { isValidOwnerId } from '../core/owner-id.js';
 
 /** Reads and checks the owner id; throws MISSING_OWNER_ID or INVALID_OWNER_ID. */
 export function readOwnerId(headers: IncomingHttpHeaders): string {
@@ -16,11 +14,11 @@ export function readOwnerId(headers: IncomingHttpHeaders): string {
   if (raw === undefined) throw darkroomError('MISSING_OWNER_ID');
   // Two spellings naming two identities: believing either could let a client spoof one.
   if (dashed !== undefined && underscored !== undefined && String(dashed) !== String(underscored)) {
-    throw darkroomError('INVALID_OWNER_ID');
+    throw darkroomError('INVALID_OWNER_ID', { detail: 'X-Owner-Id and X_Owner_Id name different owners' });
   }
   // Node joins repeated headers with ", "; two identities for one request is not well-formed.
   const value = Array.isArray(raw) ? raw.join(', ') : raw.trim();
   if (value === '') throw darkroomError('MISSING_OWNER_ID');
-  if (!ownerIdPattern.test(value)) throw darkroomError('INVALID_OWNER_ID');
+  if (!isValidOwnerId(value)) throw darkroomError('INVALID_OWNER_ID');
   return value;
 }

@@ -58,13 +58,20 @@ export function accessLogRecorder(logger: Logger): AccessLogRecorder {
   // a small request's CPU with wildcard paths).
   const accessLog = logger.child({}, { redact: [] });
   return (req, res, elapsedMs) => {
-    // Only what helps an operator: no headers (identity, auth) and no query strings.
+    // Only what helps an operator: no headers (credentials) and no query strings.
     const url = req.originalUrl;
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     if (quietPaths.has(path)) return;
     const statusCode = res.statusCode;
-    const fields = { req: { id: req.id, method: req.method, path }, res: { statusCode }, responseTime: Math.round(elapsedMs) };
+    // The owner the rate limit used (the gateway's header, or a verified token's claim), if any.
+    const owner: unknown = res.locals.ownerId;
+    const fields = {
+      req: { id: req.id, method: req.method, path },
+      res: { statusCode },
+      responseTime: Math.round(elapsedMs),
+      ...(typeof owner === 'string' ? { owner } : {}),
+    };
     if (!res.writableFinished) accessLog.warn(fields, `${req.method} ${statusCode} aborted before the response ended`);
     else if (statusCode >= 500) accessLog.error(fields, `${req.method} ${statusCode}`);
     else accessLog.info(fields, `${req.method} ${statusCode}`);

@@ -56,13 +56,13 @@ export function secretDataFor(
   if (name === undefined) throw new Error('secretDataFor called for an app without credentialsSecretRef');
   if (!lookup || namespace === undefined) {
     throw darkroomError('APP_CONFIG_INVALID', {
-      message: `storage.credentialsSecretRef "${name}" needs the Kubernetes config source to read the Secret; outside a cluster, use the SDK's ambient credentials instead.`,
+      detail: `storage.credentialsSecretRef "${name}" needs the Kubernetes config source to read the Secret; outside a cluster, use the SDK's ambient credentials instead`,
     });
   }
   const data = lookup.get(namespace, name);
   if (!data) {
     throw darkroomError('APP_CONFIG_INVALID', {
-      message: `The credentials Secret "${name}" named by storage.credentialsSecretRef does not exist in namespace "${namespace}" (or could not be read).`,
+      detail: `the credentials Secret "${name}" named by storage.credentialsSecretRef does not exist in namespace "${namespace}" (or could not be read)`,
     });
   }
   return data;
@@ -82,7 +82,7 @@ export function secretProblems(provider: DarkroomAppSpec['storage']['provider'],
 /** S3 credentials from Secret data; throws APP_CONFIG_INVALID naming the missing keys. */
 export function s3CredentialsFromSecret(data: SecretData): S3SecretCredentials {
   const problems = secretProblems('s3', data);
-  if (problems.length > 0) throw darkroomError('APP_CONFIG_INVALID', { message: `The credentials Secret is unusable: ${problems.join('; ')}.` });
+  if (problems.length > 0) throw darkroomError('APP_CONFIG_INVALID', { detail: `the credentials Secret is unusable: ${problems.join('; ')}.` });
   return {
     accessKeyId: data.accessKeyId!,
     secretAccessKey: data.secretAccessKey!,
@@ -93,7 +93,7 @@ export function s3CredentialsFromSecret(data: SecretData): S3SecretCredentials {
 /** GCS credentials from Secret data (`serviceAccountKey` JSON); throws APP_CONFIG_INVALID. */
 export function gcsCredentialsFromSecret(data: SecretData): GcsSecretCredentials {
   const parsed = data.serviceAccountKey ? parseServiceAccountKey(data.serviceAccountKey) : 'missing key serviceAccountKey';
-  if (typeof parsed === 'string') throw darkroomError('APP_CONFIG_INVALID', { message: `The credentials Secret is unusable: ${parsed}.` });
+  if (typeof parsed === 'string') throw darkroomError('APP_CONFIG_INVALID', { detail: `the credentials Secret is unusable: ${parsed}.` });
   return parsed;
 }
 

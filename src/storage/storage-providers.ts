@@ -82,7 +82,7 @@ export class CachedStorageProviders implements StorageProviders {
     const builder = this.builders[storage.provider];
     if (!builder) {
       throw darkroomError('APP_CONFIG_INVALID', {
-        message: `Storage provider "${storage.provider}" is not available in this darkroom build.`,
+        detail: `storage provider "${storage.provider}" is not available in this darkroom build`,
       });
     }
     const provider = builder(storage, this.defaults, { namespace, app: name });

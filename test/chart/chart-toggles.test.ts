@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { leaseName } from '../../src/config/sources/kubernetes/lease-elector.js';
+import { parseStoragePolicy, storageRefusal } from '../../src/config/storage-policy.js';
 import { helm, only, root, template, templateArgs, type K8sObject } from './helm.js';
 
 const monitoring = ['monitoring.coreos.com/v1'];
@@ -28,7 +29,7 @@ interface Container {
 interface PodSpec {
   securityContext: Record<string, unknown>;
   containers: Container[];
-  volumes: { name: string; emptyDir?: unknown }[];
+  volumes: { name: string; emptyDir?: unknown; configMap?: { name: string } }[];
   terminationGracePeriodSeconds: number;
   topologySpreadConstraints: { topologyKey: string }[];
   hostNetwork?: boolean;
@@ -379,5 +380,49 @@ describe('Service, Ingress and NetworkPolicy', () => {
     expect(admin?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
     expect(policy.egress.flatMap((rule) => rule.ports.map((port) => port.port))).toEqual([53, 53, 443, 6443, 6379, 443]);
     expect(has(template(), 'NetworkPolicy')).toBe(false);
+  });
+});
+
+describe('trust boundaries', () => {
+  it('networkPolicy.gateway: only the gateway\'s pods (both selectors, one peer) reach the public port; apiFrom is the fallback', () => {
+    type Policy = { ingress: { ports: { port: string }[]; from?: unknown[] }[] };
+    const apiRule = (objects: K8sObject[]) => (only(objects, 'NetworkPolicy').spec as Policy).ingress.find((rule) => rule.ports.some((port) => port.port === 'http'));
+    expect(apiRule(template({ valuesFiles: [allFeatures] }))?.from).toEqual([
+      {
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } },
+      },
+    ]);
+    // A gateway in the release namespace: a pod selector alone.
+    expect(apiRule(template({ setJson: ['networkPolicy.enabled=true', 'networkPolicy.gateway={"podSelector":{"matchLabels":{"app":"oauth2-proxy"}}}'] }))?.from).toEqual([
+      { podSelector: { matchLabels: { app: 'oauth2-proxy' } } },
+    ]);
+    expect(apiRule(template({ set: ['networkPolicy.enabled=true'] }))?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }]);
+  });
+
+  it('config.storagePolicy renders a ConfigMap darkroom accepts, mounted and named by DARKROOM_STORAGE_POLICY_FILE, rolling the pods on change', () => {
+    const objects = template({ valuesFiles: [allFeatures] });
+    const configMap = only(objects, 'ConfigMap', '-storage-policy') as K8sObject & { data: Record<string, string> };
+    const policy = parseStoragePolicy(configMap.data['storage-policy.yaml']!, 'rendered');
+    expect(storageRefusal(policy, 'team-a', { provider: 's3', bucket: 'shared-images', prefix: 'team-a/x/' })).toBeUndefined();
+    expect(storageRefusal(policy, 'team-b', { provider: 's3', bucket: 'team-a-images', prefix: '' })).toMatch(/may not use/);
+    const spec = podSpec(objects);
+    const container = spec.containers[0]!;
+    const file = container.env?.find((entry) => entry.name === 'DARKROOM_STORAGE_POLICY_FILE')?.value;
+    const mount = container.volumeMounts.find((entry) => entry.name === 'storage-policy');
+    expect(file).toBe(`${mount?.mountPath}/storage-policy.yaml`);
+    expect(spec.volumes.find((volume) => volume.name === 'storage-policy')).toMatchObject({ configMap: { name: configMap.metadata.name } });
+    const checksum = (objects: K8sObject[]) => (only(objects, 'Deployment').spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations['checksum/storage-policy'];
+    expect(checksum(objects)).toMatch(/^[0-9a-f]{64}$/);
+    expect(checksum(template({ valuesFiles: [allFeatures], set: ['config.storagePolicy.team-c[0]=c-images'] }))).not.toBe(checksum(objects));
+    // No policy: nothing rendered, no setting.
+    const plain = template();
+    expect(plain.some((object) => object.kind === 'ConfigMap' && object.metadata.name.endsWith('-storage-policy'))).toBe(false);
+    expect(podSpec(plain).containers[0]!.env?.some((entry) => entry.name === 'DARKROOM_STORAGE_POLICY_FILE')).toBe(false);
+  });
+
+  it('values.schema.json refuses a storage policy keyed by something that is not a namespace', () => {
+    const result = helm(templateArgs({ set: ['config.storagePolicy.Team_A[0]=abc'] }));
+    expect(result.status).not.toBe(0);
   });
 });

@@ -55,6 +55,7 @@ describe('rendered manifests match the Kubernetes API schemas', () => {
       'ClusterRole',
       'ClusterRoleBinding',
       'ConfigMap',
+      'ConfigMap',
       'Deployment',
       'HorizontalPodAutoscaler',
       'Ingress',

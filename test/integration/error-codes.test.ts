@@ -26,7 +26,14 @@ const apps = [
   appYaml('broken', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket}\nupload: {maxBytes: -5}`),
   // Port 1 on loopback: nothing listens there, so storage is down for this app.
   appYaml('nostorage', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket, endpoint: "http://127.0.0.1:1"}`),
+  // A Secret the apps file cannot provide: refused, and the refusal's detail names Secret and bucket.
+  appYaml('secretive', `allowPublicUpload: true\nstorage: {provider: s3, bucket: private-team-bucket, credentialsSecretRef: {name: vault-s3-creds}}`),
+  // Bearer tokens verified against a JWKS endpoint that refuses connections (port 1).
+  appYaml('tokens', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket}\nauth: {mode: jwt, jwt: {jwksURL: "http://127.0.0.1:1/idp-internal/jwks", issuer: "https://idp.internal.test/", audiences: [tokens]}}`),
 ].join('---\n');
+
+/** Names that exist inside darkroom's config and must never reach a client. */
+const internalNames = ['test-bucket', 'private-team-bucket', 'vault-s3-creds', 'Secret', 'namespace', '127.0.0.1', 'idp-internal', 'idp.internal.test', 'DARKROOM_', 'apps.yaml', 'credentialsSecretRef', 'publicBaseURL'];
 
 let stack: Stack;
 const wellFormedKey = `${'0'.repeat(32)}-missing.png`;
@@ -60,7 +67,13 @@ const scenarios: Array<[ErrorCode, Call]> = [
   ['UNSUPPORTED_FILE_TYPE', { method: 'POST', path: presignPath('shop'), headers: owner, body: json({ file: 'page.html', size: 1 }) }],
   ['CONTENT_TYPE_MISMATCH', { method: 'POST', path: presignPath('shop'), headers: owner, body: json({ file: 'a.png', contentType: 'image/jpeg', size: 1 }) }],
   ['APP_NOT_FOUND', { method: 'POST', path: presignPath('nosuchapp'), headers: owner, body: json({ file: 'a.png', size: 1 }) }],
+  ['MISSING_TOKEN', { method: 'POST', path: presignPath('tokens'), headers: owner, body: json({ file: 'a.png', size: 1 }) }],
+  ['INVALID_TOKEN', { method: 'POST', path: presignPath('tokens'), headers: { ...owner, Authorization: 'Bearer not-a-jwt' }, body: json({ file: 'a.png', size: 1 }) }],
+  // A well-formed token whose keys cannot be fetched (signature never checked: no keys at all).
+  ['TOKEN_KEYS_UNAVAILABLE', { method: 'POST', path: presignPath('tokens'), headers: { ...owner, Authorization: 'Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhIn0.c2ln' }, body: json({ file: 'a.png', size: 1 }) }],
   ['APP_CONFIG_INVALID', { method: 'POST', path: presignPath('broken'), headers: owner, body: json({ file: 'a.png', size: 1 }) }],
+  ['APP_CONFIG_INVALID', { method: 'POST', path: presignPath('secretive'), headers: owner, body: json({ file: 'a.png', size: 1 }) }],
+  ['APP_CONFIG_INVALID', { path: `/darkroom/secretive/v2/images/${wellFormedKey}` }],
   ['PUBLIC_UPLOAD_DISABLED', { method: 'POST', path: presignPath('closed'), headers: owner, body: json({ file: 'a.png', size: 1 }) }],
   ['EXTENSION_NOT_ALLOWED', { method: 'POST', path: presignPath('pngonly'), headers: owner, body: json({ file: 'a.jpg', size: 1 }) }],
   ['SIZE_REQUIRED', { method: 'POST', path: presignPath('shop'), headers: owner, body: json({ file: 'a.png' }) }],
@@ -78,11 +91,15 @@ async function call(request: Call, base = stack.darkroom.url): Promise<Response>
 }
 
 async function expectError(response: Response, code: ErrorCode): Promise<void> {
-  const body = (await response.json()) as { success: boolean; error: { code: string; message: string; requestId: string } };
-  expect(body.error?.code, JSON.stringify(body)).toBe(code);
+  const text = await response.text();
+  const body = JSON.parse(text) as { success: boolean; error: { code: string; message: string; requestId: string } };
+  expect(body.error?.code, text).toBe(code);
   expect(response.status).toBe(errorCatalogue[code].status);
   expect(body.success).toBe(false);
-  expect(body.error.message.length).toBeGreaterThan(0);
+  // Catalogue text only, and nothing internal anywhere in the body or the headers.
+  expect(body.error.message).toBe(errorCatalogue[code].message);
+  const everything = `${text}\n${[...response.headers].map(([name, value]) => `${name}: ${value}`).join('\n')}`;
+  for (const name of [...internalNames, stack.storage.endpoint, stack.appsFile]) expect(everything, `${code} answer names ${name}`).not.toContain(name);
   expect(body.error.requestId).toBe(response.headers.get('x-request-id'));
   expect(response.headers.get('content-type')).toMatch(/^application\/json/);
   expect(response.headers.get('cache-control')).toBe('no-store');
@@ -192,6 +209,14 @@ describe('every error code through HTTP', () => {
     await expectError(await call({ path: html }), 'IMAGE_REFUSED');
     const png = await upload('pixel.png', tinyPng);
     await expectError(await call({ path: png, headers: { Range: 'bytes=100000-' } }), 'RANGE_NOT_SATISFIABLE');
+  });
+
+  it('what the answers leave out is in the log line of the refusal, under the same request id', async () => {
+    const response = await call({ method: 'POST', path: presignPath('secretive'), headers: owner, body: json({ file: 'a.png', size: 1 }) });
+    const requestId = response.headers.get('x-request-id');
+    await expectError(response, 'APP_CONFIG_INVALID');
+    const line = stack.logLines.find((entry) => (entry.req as { id?: string } | undefined)?.id === requestId && typeof entry.detail === 'string');
+    expect(line?.detail).toContain('vault-s3-creds');
   });
 
   // Declared coverage, not a tally of what earlier tests happened to see: it holds whichever

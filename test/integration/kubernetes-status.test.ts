@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/settings.js';
 import { startDarkroom } from '../../src/darkroom.js';
@@ -22,6 +25,17 @@ function readyOf(namespace: string, name: string): (Condition & { statusObserved
   const object = kube.fake.get(namespace, name) as { metadata: { generation: number }; status?: { observedGeneration?: number; conditions?: Condition[] } } | undefined;
   const ready = object?.status?.conditions?.find((condition) => condition.type === 'Ready');
   return ready && { ...ready, statusObservedGeneration: object?.status?.observedGeneration, generation: object!.metadata.generation };
+}
+
+/** A presign's status and RateLimit-Policy header: which app's spec answered. */
+async function presignPolicy(url: string, app: string): Promise<{ status: number; policy: string | null }> {
+  const response = await fetch(`${url}/darkroom/${app}/v1/images/presigned-urls`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-owner-id': 'owner-1' },
+    body: JSON.stringify({ file: 'photo.jpg', size: 1000 }),
+  });
+  await response.body?.cancel();
+  return { status: response.status, policy: response.headers.get('ratelimit-policy') };
 }
 
 const statusPatches = () => kube.fake.requests.filter((request) => request.method === 'PATCH' && request.path.endsWith('/status'));
@@ -82,25 +96,65 @@ describe('DarkroomApp status', () => {
     expect(await metricValue(stack.darkroom.adminUrl, 'darkroom_config_status_writes_total', 'outcome="ok"')).toBe(1);
   });
 
-  it('refuses a name claimed in two namespaces (all-namespaces mode) and reports both', async () => {
+  it('a name claimed in two namespaces: the oldest keeps serving, the later one is NameConflict naming it', async () => {
+    // team-b's is created first, so it holds the name although "team-a" sorts first; a second
+    // apart, because creation times have second precision on a real API server.
+    kube.fake.apply(appDocument('shop', 'team-b', { rateLimit: { requests: 7, windowSeconds: 60 } }));
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     kube.fake.apply(appDocument('shop', 'team-a'));
-    kube.fake.apply(appDocument('shop', 'team-b'));
-    kube.fake.apply(appDocument('blog', 'team-b'));
+    kube.fake.apply(appDocument('blog', 'team-a'));
     const stack = await kube.start({ env: { DARKROOM_NAMESPACE: '*' } });
     const { url } = stack.darkroom;
     expect((await presign(url, 'blog')).status).toBe(200);
-    expect((await presign(url, 'shop')).status).toBe(503);
-    for (const namespace of ['team-a', 'team-b']) {
-      const ready = await waitFor(() => readyOf(namespace, 'shop'), `NameConflict in ${namespace}`);
-      expect(ready).toMatchObject({ status: 'False', reason: 'NameConflict' });
-      expect(ready.message).toContain('team-a, team-b');
-    }
-    expect(stack.darkroom.registry.lookup('shop')).toMatchObject({ state: 'invalid', report: { namespace: 'team-a, team-b' } });
-    // Once one of them goes, the other is served.
+    const served = await presignPolicy(url, 'shop');
+    expect(served.status).toBe(200);
+    expect(served.policy).toBe('"upload";q=7;w=60'); // team-b's spec
+    const winner = await waitFor(() => readyOf('team-b', 'shop'), 'Ready in team-b');
+    expect(winner).toMatchObject({ status: 'True', reason: 'AppServed' });
+    const loser = await waitFor(() => readyOf('team-a', 'shop'), 'NameConflict in team-a');
+    expect(loser).toMatchObject({ status: 'False', reason: 'NameConflict' });
+    expect(loser.message).toContain('DarkroomApp team-b/shop');
+    expect(stack.darkroom.registry.lookup('shop')).toMatchObject({ state: 'served', app: { metadata: { namespace: 'team-b' } } });
+    // A newer claimant cannot take the name over, not even by re-applying.
+    kube.fake.apply(appDocument('shop', 'team-a', { rateLimit: { requests: 9, windowSeconds: 60 } }));
+    await waitFor(() => readyOf('team-a', 'shop')?.observedGeneration === 2, 'status of the re-applied loser');
+    expect(readyOf('team-a', 'shop')).toMatchObject({ status: 'False', reason: 'NameConflict' });
+    expect((await presignPolicy(url, 'shop')).policy).toBe('"upload";q=7;w=60');
+    // Once the owner goes, the other is served.
     kube.fake.delete('team-b', 'shop');
-    await waitFor(async () => (await presign(url, 'shop')).status === 200, 'shop served after the conflict ends');
+    await waitFor(async () => (await presignPolicy(url, 'shop')).policy === '"upload";q=9;w=60', 'team-a\'s shop served after the conflict ends');
     await waitFor(() => readyOf('team-a', 'shop')?.status === 'True', 'Ready=True after the conflict ends');
     expect(kube.fake.requests.some((request) => request.path === '/apis/darkroom.dev/v1alpha1/darkroomapps')).toBe(true);
+  });
+
+  it('the storage policy: an app outside its namespace\'s buckets is StorageNotAllowed and not served; own credentials are not restricted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'darkroom-policy-'));
+    const policyFile = join(dir, 'storage-policy.yaml');
+    await writeFile(policyFile, 'team-a: [test-bucket/shop/]\nteam-b: [other-bucket]\n');
+    try {
+      kube.fake.apply(appDocument('shop', 'team-a')); // test-bucket, prefix shop/: allowed
+      kube.fake.apply(appDocument('blog', 'team-b')); // test-bucket: team-b's apps may use other-bucket only
+      kube.fake.apply(appDocument('wiki', 'team-a', { storage: { provider: 's3', bucket: 'test-bucket', prefix: 'wiki/' } })); // outside shop/
+      // Its own credentials: signs as itself, so the policy does not restrict it.
+      kube.fake.apply(appDocument('own', 'team-b', { storage: { provider: 's3', bucket: 'test-bucket', credentialsSecretRef: { name: 'own-s3' } } }));
+      const stack = await kube.start({ env: { DARKROOM_NAMESPACE: '*', DARKROOM_STORAGE_POLICY_FILE: policyFile } });
+      const { url } = stack.darkroom;
+      expect((await presign(url, 'shop')).status).toBe(200);
+      kube.fake.setSecret('team-b', 'own-s3', { ...stack.credentials });
+      await waitFor(async () => (await presign(url, 'own')).status === 200, 'the app with its own credentials served');
+      for (const [namespace, name] of [['team-b', 'blog'], ['team-a', 'wiki']] as const) {
+        const response = await presign(url, name);
+        expect(response.status).toBe(503);
+        const text = JSON.stringify(response.body);
+        expect(response.body).toMatchObject({ error: { code: 'APP_CONFIG_INVALID' } });
+        for (const internal of ['test-bucket', namespace, 'policy']) expect(text).not.toContain(internal);
+        const ready = await waitFor(() => readyOf(namespace, name), `StorageNotAllowed for ${namespace}/${name}`);
+        expect(ready).toMatchObject({ status: 'False', reason: 'StorageNotAllowed' });
+        expect(ready.message).toContain('test-bucket');
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails /readyz with "config not synced" until the first list succeeds', async () => {

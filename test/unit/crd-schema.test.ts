@@ -175,9 +175,17 @@ describe('crds/darkroomapp.yaml', () => {
       const spec: Record<string, unknown> = { storage: { provider: 's3', bucket: 'abc' } };
       const path = joined.split('.');
       let node = spec;
-      for (const part of path.slice(0, -1)) node = (node[part] ??= part === 'cdn' ? { url: 'https://cdn.example.com' } : {}) as Record<string, unknown>;
+      // Parents get their required fields, so each bound is probed on an otherwise valid document.
+      const parents: Record<string, Record<string, unknown>> = {
+        cdn: { url: 'https://cdn.example.com' },
+        auth: { mode: 'jwt' },
+        jwt: { jwksURL: 'https://login.example.com/jwks', issuer: 'iss', audiences: ['shop'] },
+      };
+      for (const part of path.slice(0, -1)) node = (node[part] ??= { ...parents[part] }) as Record<string, unknown>;
       node[path.at(-1)!] = value;
       expect(crdVerdict({ ...base, spec }).valid).toBe(zodVerdict({ ...base, spec }).valid);
+      const inside = Number(value) >= integerFields.find((field) => field.path.join('.') === joined)!.minimum && Number(value) <= integerFields.find((field) => field.path.join('.') === joined)!.maximum;
+      expect(zodVerdict({ ...base, spec }).valid).toBe(inside);
     },
   );
 });

@@ -67,11 +67,13 @@ a: [unclosed
     expect(snapshot.unnamedInvalid.map((document) => document.where)).toEqual(['apps.yaml document 4', 'apps.yaml document 5']);
   });
 
-  it('refuses every document that claims a name twice', () => {
-    const doc = `apiVersion: darkroom.dev/v1alpha1\nkind: DarkroomApp\nmetadata: {name: twin}\nspec: {storage: {provider: s3, bucket: abc}}\n`;
-    const snapshot = buildSnapshot(parseAppsYaml(`${doc}---\n${doc}`, 'apps.yaml'));
-    expect(snapshot.apps.size).toBe(0);
-    expect(snapshot.invalid.get('twin')?.problems[0]?.message).toContain('2 documents claim');
+  it('serves the first of two documents claiming one name and refuses the other, naming the first', () => {
+    const doc = (bucket: string) => `apiVersion: darkroom.dev/v1alpha1\nkind: DarkroomApp\nmetadata: {name: twin}\nspec: {storage: {provider: s3, bucket: ${bucket}}}\n`;
+    const snapshot = buildSnapshot(parseAppsYaml(`${doc('first')}---\n${doc('second')}`, 'apps.yaml'));
+    expect(snapshot.apps.get('twin')?.spec.storage.bucket).toBe('first');
+    expect(snapshot.invalid.size).toBe(0);
+    expect(snapshot.refused.get('default/twin')).toMatchObject({ reason: 'NameConflict', namespace: 'default' });
+    expect(snapshot.refused.get('default/twin')?.problems[0]?.message).toContain('DarkroomApp default/twin');
   });
 
   it('accepts the shipped examples', async () => {

@@ -13,6 +13,7 @@ import type { AppSnapshot } from '../app-registry.js';
 import type { ConfigSource } from '../config-source.js';
 import { parseDarkroomApp } from '../darkroom-app.js';
 import { buildSnapshot, type LocatedParseResult } from '../snapshot.js';
+import type { StoragePolicy } from '../storage-policy.js';
 
 /** Options of the file source. */
 export interface FileConfigSourceOptions {
@@ -20,6 +21,11 @@ export interface FileConfigSourceOptions {
   readonly logger: Logger;
   /** Quiet time after a change before re-reading, in ms (editors write in bursts). Default 200. */
   readonly debounceMs?: number;
+  /**
+   * Buckets each namespace may use with darkroom's own identity. A document's namespace is its
+   * `metadata.namespace`, or `default` (Kubernetes' default namespace) when it names none.
+   */
+  readonly storagePolicy?: StoragePolicy | undefined;
 }
 
 export class FileConfigSource implements ConfigSource {
@@ -63,7 +69,7 @@ export class FileConfigSource implements ConfigSource {
 
   async #read(): Promise<AppSnapshot> {
     const text = await readFile(this.#path, 'utf8');
-    return buildSnapshot(parseAppsYaml(text, this.#options.path));
+    return buildSnapshot(parseAppsYaml(text, this.#options.path), { storagePolicy: this.#options.storagePolicy });
   }
 }
 

@@ -2,12 +2,14 @@
  * `POST /darkroom/{appName}/v1/images/presigned-urls`: authorises one upload and answers with a
  * short-lived signed URL the client PUTs the bytes to, plus the stable public URL.
  *
- * The checks run in the order DESIGN.md fixes, each with its own code: owner header; JSON body of
+ * The checks run in the order DESIGN.md fixes, each with its own code: owner (header, or bearer
+ * token in jwt mode); JSON body of
  * the right shape; file name and a known image extension; per-owner rate limit; app exists; app
  * allows public upload; extension allowed and size within the app's limit.
  */
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
+import type { OwnerAuthenticators } from '../../auth/owner-authenticators.js';
 import type { AppRegistry } from '../../config/app-registry.js';
 import { contentTypeMatches } from '../../core/image-types.js';
 import { darkroomError } from '../../core/errors.js';
@@ -20,7 +22,6 @@ import type { RateLimit, RateLimiter } from '../../ratelimit/rate-limiter.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
 import { isJsonMediaType, readJsonBody } from '../json-body.js';
 import { sendJson } from '../json-response.js';
-import { readOwnerId } from '../owner-id.js';
 import { publicImageUrl } from './public-url.js';
 
 /** Largest request body accepted, in bytes: a file name and two numbers fit many times over. */
@@ -45,6 +46,8 @@ export interface PresignUploadDeps {
   readonly storage: StorageProviders;
   readonly rateLimiter: RateLimiter;
   readonly metrics: DarkroomMetrics;
+  /** Who the owner of a request is, per the app's `spec.auth`. */
+  readonly authenticators: OwnerAuthenticators;
   /** Used for apps whose spec names no `publicBaseURL`. */
   readonly defaultPublicBaseURL: string | undefined;
 }
@@ -70,11 +73,15 @@ function presignHandler(deps: PresignUploadDeps): RequestHandler {
 }
 
 async function authoriseUpload(deps: PresignUploadDeps, req: Request, res: Response): Promise<void> {
-  // The owner header is checked before the body is read, so it is reported before a bad body.
-  const ownerId = readOwnerId(req.headers);
+  // The owner (the gateway's header, or a verified token in jwt mode) is checked before the body
+  // is read, so it is reported before a bad body. Only the app's auth mode is read this early.
+  const appName = String(req.params.appName);
+  const lookup = deps.registry.lookup(appName);
+  const owner = deps.authenticators.owner(lookup.state === 'served' ? lookup.app : undefined, req.headers);
+  const ownerId = typeof owner === 'string' ? owner : await owner;
+  res.locals.ownerId = ownerId;
   if (!isJsonMediaType(req.headers['content-type'])) throw darkroomError('UNSUPPORTED_MEDIA_TYPE');
   const body = parseBody(await readJsonBody(req, maxPresignBodyBytes));
-  const appName = String(req.params.appName);
   const file = sanitiseFileName(body.file);
   if (!file.ok) throw darkroomError(file.problem === 'invalid' ? 'INVALID_FILE_NAME' : 'UNSUPPORTED_FILE_TYPE');
   const { imageType, extension, name } = file.value;
@@ -82,7 +89,6 @@ async function authoriseUpload(deps: PresignUploadDeps, req: Request, res: Respo
     throw darkroomError('CONTENT_TYPE_MISMATCH');
   }
 
-  const lookup = deps.registry.lookup(appName);
   if (lookup.state !== 'unknown') res.locals.appLabel = appName;
   const limit = lookup.state === 'served' ? lookup.app.spec.rateLimit : unknownAppRateLimit;
   // Unknown names share one bucket per owner, so random names cannot grow the limiter's state.
@@ -103,7 +109,7 @@ async function authoriseUpload(deps: PresignUploadDeps, req: Request, res: Respo
   const publicBaseURL = spec.publicBaseURL ?? deps.defaultPublicBaseURL;
   if (!publicBaseURL) {
     throw darkroomError('APP_CONFIG_INVALID', {
-      message: 'This app has no publicBaseURL and darkroom has no DARKROOM_PUBLIC_BASE_URL.',
+      detail: 'the app has no publicBaseURL and darkroom has no DARKROOM_PUBLIC_BASE_URL',
     });
   }
 
@@ -136,11 +142,12 @@ function parseBody(body: unknown): z.infer<typeof presignBodySchema> {
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue?.path.map(String).join('.');
-  const message =
+  const detail =
     issue?.code === 'unrecognized_keys'
-      ? 'The body has unknown fields; expected "file", optionally "contentType" and "size".'
+      ? 'unknown fields in the body'
       : field
-        ? `Field "${field}" is invalid: ${issue?.message ?? 'unexpected value'}.`
-        : 'The body must be a JSON object such as {"file": "photo.jpg", "size": 12345}.';
-  throw darkroomError('INVALID_BODY', { message });
+        ? `field "${field}": ${issue?.message ?? 'unexpected value'}`
+        : 'the body is not a JSON object';
+  // The catalogue's message already names every field and its type; the detail is for the log.
+  throw darkroomError('INVALID_BODY', { detail });
 }

@@ -17,8 +17,16 @@ export type AppVerdict =
 export type NotReadyReason =
   /** The spec failed validation (it slipped past the CRD schema, or the CRD is older). */
   | 'InvalidSpec'
-  /** Another DarkroomApp in another namespace claims the same app name. */
+  /** An older DarkroomApp in another namespace holds the same app name (the message names it). */
   | 'NameConflict'
+  /** The app signs with darkroom's own identity outside its namespace's allowed buckets/prefixes. */
+  | 'StorageNotAllowed'
+  /** `auth.jwt.jwksSecretRef` names a Secret that does not exist (or has no key `jwks`). */
+  | 'JwksSecretNotFound'
+  /** The JWKS Secret's `jwks` key does not hold a JWKS. */
+  | 'JwksSecretInvalid'
+  /** The JWKS Secret could not be read (403: darkroom's Role lacks get on it; or an API error). */
+  | 'JwksSecretUnreadable'
   /** `storage.credentialsSecretRef` names a Secret that does not exist. */
   | 'CredentialsSecretNotFound'
   /** The Secret exists but lacks the keys the provider needs. */

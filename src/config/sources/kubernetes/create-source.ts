@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { DarkroomMetrics } from '../../../metrics/metrics.js';
+import type { StoragePolicy } from '../../storage-policy.js';
 import { KubernetesConfigSource, type KubernetesSourceTiming } from './darkroom-app-source.js';
 import { resolveKubernetesSettings, type KubernetesSettingsInput } from './kube-settings.js';
 
@@ -16,7 +17,7 @@ export function createKubernetesConfigSource(
   settings: KubernetesSettingsInput,
   metrics: DarkroomMetrics,
   logger: Logger,
-  options: { kubeConfig?: KubeConfig; timing?: KubernetesSourceTiming } = {},
+  options: { kubeConfig?: KubeConfig | undefined; timing?: KubernetesSourceTiming | undefined; storagePolicy?: StoragePolicy | undefined } = {},
 ): KubernetesConfigSource {
   const kubeConfig = options.kubeConfig ?? loadDefaultKubeConfig();
   const contextName = kubeConfig.getCurrentContext();
@@ -39,6 +40,7 @@ export function createKubernetesConfigSource(
     metrics,
     logger: logger.child({ component: 'kubernetes-config' }),
     ...(options.timing ? { timing: options.timing } : {}),
+    storagePolicy: options.storagePolicy,
   });
 }
 

@@ -10,10 +10,12 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { DarkroomMetrics } from '../../../metrics/metrics.js';
 import { secretProblems, type SecretCredentialsLookup } from '../../../storage/credentials.js';
-import type { AppSnapshot, InvalidAppReport } from '../../app-registry.js';
+import { jwksSecretVerdict } from '../../../auth/jwks-secret-status.js';
+import type { AppSnapshot } from '../../app-registry.js';
 import type { ConfigSource } from '../../config-source.js';
 import { parseDarkroomApp, type AppParseResult, type DarkroomApp } from '../../darkroom-app.js';
 import { buildSnapshot, type LocatedParseResult } from '../../snapshot.js';
+import type { StoragePolicy } from '../../storage-policy.js';
 import { desiredStatus, type AppVerdict } from './app-status.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { ClientNodeKubeApi, type KubeApi, type KubeObject } from './kube-api.js';
@@ -62,6 +64,8 @@ export interface KubernetesConfigSourceOptions {
   readonly metrics: DarkroomMetrics;
   readonly logger: Logger;
   readonly timing?: KubernetesSourceTiming;
+  /** `DARKROOM_STORAGE_POLICY_FILE`: buckets each namespace may use with darkroom's own identity. */
+  readonly storagePolicy?: StoragePolicy | undefined;
 }
 
 export class KubernetesConfigSource implements ConfigSource {
@@ -78,8 +82,8 @@ export class KubernetesConfigSource implements ConfigSource {
   readonly #objects = new Map<string, KubeObject>();
   readonly #parsed = new Map<string, { resourceVersion: string | undefined; result: AppParseResult }>();
   readonly #state: ListWatchState = { resourceVersion: '' };
-  /** Names claimed by several DarkroomApps (with their report), from the last snapshot. */
-  #nameConflicts: ReadonlyMap<string, InvalidAppReport> | undefined;
+  /** The last snapshot built: which objects it refused (name conflicts, storage policy) and why. */
+  #snapshot: AppSnapshot | undefined;
   /** True once the first snapshot was delivered (after the first Secret reads). */
   #synced = false;
   #deliver: ((snapshot: AppSnapshot) => void) | undefined;
@@ -221,13 +225,17 @@ export class KubernetesConfigSource implements ConfigSource {
     this.#reconcileStatuses();
   }
 
-  /** `namespace/name` of every Secret that a valid DarkroomApp names. */
+  /** `namespace/name` of every Secret that a valid DarkroomApp names (credentials, JWKS). */
   #referencedSecrets(): Set<string> {
     const refs = new Set<string>();
     for (const [key, object] of this.#objects) {
       const parsed = this.#parse(key, object);
-      const ref = parsed.ok ? parsed.app.spec.storage.credentialsSecretRef : undefined;
-      if (ref) refs.add(`${object.metadata.namespace ?? ''}/${ref.name}`);
+      if (!parsed.ok) continue;
+      const namespace = object.metadata.namespace ?? '';
+      const credentials = parsed.app.spec.storage.credentialsSecretRef;
+      if (credentials) refs.add(`${namespace}/${credentials.name}`);
+      const jwks = parsed.app.spec.auth.jwt?.jwksSecretRef;
+      if (jwks) refs.add(`${namespace}/${jwks.name}`);
     }
     return refs;
   }
@@ -240,18 +248,19 @@ export class KubernetesConfigSource implements ConfigSource {
   #buildSnapshot(): AppSnapshot {
     const located: LocatedParseResult[] = [];
     for (const [key, object] of this.#objects) {
-      located.push({ where: `DarkroomApp ${key}`, result: this.#parse(key, object) });
+      const { namespace, creationTimestamp } = object.metadata;
+      located.push({ where: `DarkroomApp ${key}`, result: this.#parse(key, object), namespace: namespace ?? '', createdAt: typeof creationTimestamp === 'string' ? creationTimestamp : undefined });
     }
     for (const key of this.#parsed.keys()) if (!this.#objects.has(key)) this.#parsed.delete(key);
-    const base = this.#withNamespaces(buildSnapshot(located));
-    this.#nameConflicts = base.invalid;
+    const base = buildSnapshot(located, { storagePolicy: this.#options.storagePolicy });
+    this.#snapshot = base;
     const apps = new Map(base.apps);
     const invalid = new Map(base.invalid);
     for (const [name, app] of base.apps) {
       const verdict = this.#credentialsVerdict(app);
       if (verdict === 'unknown' || verdict.ready) continue;
       apps.delete(name);
-      invalid.set(name, { name, namespace: app.metadata.namespace, problems: verdict.problems });
+      invalid.set(name, { name, namespace: app.metadata.namespace, reason: verdict.reason, problems: verdict.problems });
     }
     return Object.freeze({ ...base, apps, invalid });
   }
@@ -264,27 +273,15 @@ export class KubernetesConfigSource implements ConfigSource {
     return result;
   }
 
-  /** Puts the namespace on every report; a name claimed in several namespaces names them all. */
-  #withNamespaces(snapshot: AppSnapshot): AppSnapshot {
-    const invalid = new Map<string, InvalidAppReport>();
-    for (const [name, report] of snapshot.invalid) {
-      const namespaces = [...this.#objects.values()].filter((object) => object.metadata.name === name).map((object) => object.metadata.namespace ?? '');
-      const unique = [...new Set(namespaces)].sort();
-      const problems =
-        unique.length > 1
-          ? [{ path: 'metadata.name', message: `the app name "${name}" is claimed in namespaces ${unique.join(', ')}; none is served until only one remains` }]
-          : report.problems;
-      invalid.set(name, { ...report, namespace: unique.join(', ') || report.namespace, problems });
-    }
-    return Object.freeze({ ...snapshot, invalid });
-  }
-
   #verdict(key: string, object: KubeObject): AppVerdict | undefined {
     const parsed = this.#parsed.get(key)?.result;
     if (!parsed) return undefined;
     if (!parsed.ok) return { ready: false, reason: 'InvalidSpec', problems: parsed.problems };
-    const conflict = this.#nameConflicts?.get(object.metadata.name);
-    if (conflict) return { ready: false, reason: 'NameConflict', problems: conflict.problems };
+    // Name conflicts and the storage policy are decided by the snapshot build, for every source.
+    const refusal = this.#snapshot?.refused.get(key);
+    if (refusal) return { ready: false, reason: refusal.reason, problems: refusal.problems };
+    const jwks = jwksSecretVerdict(parsed.app, object.metadata.namespace ?? '', this.#secretReader);
+    if (jwks !== 'ok') return jwks;
     const verdict = this.#credentialsVerdict(parsed.app);
     return verdict === 'unknown' ? undefined : verdict; // not read yet: report once we know
   }
