@@ -5,6 +5,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { AppRegistry } from './config/app-registry.js';
+import { presignPreflight, readPreflight } from './http/cors.js';
 import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-handler.js';
 import { requestEnvelope } from './http/request-envelope.js';
 import { demoPageRoutes, type DemoPageOptions } from './http/routes/demo-page.js';
@@ -46,8 +47,11 @@ export function createApp(deps: AppDeps): Express {
   readImageRoutes(router, deps);
   // Mounted only when asked for: by default `/` is a 404 like any other unknown path.
   if (deps.demoPage) demoPageRoutes(router, { ...deps, ...deps.demoPage });
-  router.all('/darkroom/:appName/v1/images/presigned-urls', methodNotAllowed(['POST']));
-  router.all('/darkroom/:appName/v2/images/:key', methodNotAllowed(['GET', 'HEAD']));
+  // CORS preflights (and plain OPTIONS): answered, never a 405.
+  router.options('/darkroom/:appName/v1/images/presigned-urls', presignPreflight(deps.registry));
+  router.options('/darkroom/:appName/v2/images/:key', readPreflight);
+  router.all('/darkroom/:appName/v1/images/presigned-urls', methodNotAllowed(['POST', 'OPTIONS']));
+  router.all('/darkroom/:appName/v2/images/:key', methodNotAllowed(['GET', 'HEAD', 'OPTIONS']));
   app.use(router);
 
   app.use(notFoundHandler);

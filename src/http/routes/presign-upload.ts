@@ -18,6 +18,7 @@ import { unknownAppLabel, type DarkroomMetrics } from '../../metrics/metrics.js'
 import { rateLimitHeaders } from '../../ratelimit/rate-limit-headers.js';
 import type { RateLimit, RateLimiter } from '../../ratelimit/rate-limiter.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
+import { presignCorsHeaders } from '../cors.js';
 import { isJsonMediaType, readJsonBody } from '../json-body.js';
 import { sendJson } from '../json-response.js';
 import { readOwnerId } from '../owner-id.js';
@@ -58,6 +59,8 @@ export function presignUploadRoutes(router: Router, deps: PresignUploadDeps): vo
 function presignHandler(deps: PresignUploadDeps): RequestHandler {
   return async (req, res) => {
     res.locals.route = 'presign_upload';
+    // Before any check, so that a listed origin's page can read refusals too.
+    presignCorsHeaders(deps.registry, req, res, String(req.params.appName));
     try {
       await authoriseUpload(deps, req, res);
     } catch (error) {

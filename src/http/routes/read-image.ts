@@ -15,6 +15,7 @@ import { checkSignature, checkStoredType, type RefusalReason } from '../../deliv
 import type { SourceReply } from '../../delivery/image-source.js';
 import { streamBody } from '../../delivery/stream-body.js';
 import type { DarkroomMetrics } from '../../metrics/metrics.js';
+import { setPublicReadCorsHeaders } from '../cors.js';
 import { logFor } from '../request-context.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
 
@@ -42,6 +43,7 @@ export function readImageRoutes(router: Router, deps: ReadImageDeps): void {
 function readImageHandler(deps: ReadImageDeps, reader: ImageReader): RequestHandler {
   return async (req, res) => {
     res.locals.route = 'read_image';
+    setPublicReadCorsHeaders(res);
     const appName = String(req.params.appName);
     const key = String(req.params.key);
     const app = servedApp(deps.registry, appName);
