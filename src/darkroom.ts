@@ -25,6 +25,8 @@ import { startRedisRateLimiter } from './ratelimit/redis-start.js';
 import { buildGcsStorageProvider } from './storage/gcs-builder.js';
 import { buildS3StorageProvider } from './storage/s3-builder.js';
 import { CachedStorageProviders } from './storage/storage-providers.js';
+import { BucketCorsMonitor } from './storage/bucket-cors-monitor.js';
+import { corsReadyConditionType } from './core/bucket-cors.js';
 import { CdnBreakers } from './delivery/cdn-breakers.js';
 import { CdnClient } from './delivery/cdn-client.js';
 import { ImageReader } from './delivery/image-reader.js';
@@ -38,6 +40,8 @@ export interface RunningDarkroom {
   readonly registry: AppRegistry;
   readonly metrics: DarkroomMetrics;
   readonly logger: Logger;
+  /** Bucket CORS verdicts of the apps that list `allowedOrigins`. */
+  readonly corsMonitor: BucketCorsMonitor;
   /** Fails readiness, drains in-flight requests (bounded), then releases everything. */
   close(): Promise<void>;
 }
@@ -51,6 +55,8 @@ export interface StartOptions {
   readonly rateLimiter?: RateLimiter;
   /** Longest wait for in-flight requests on close, in ms. Default `settings.drainTimeoutMs` (20 000). */
   readonly drainTimeoutMs?: number;
+  /** How often bucket CORS rules are re-checked (`CORSReady`), in ms. Default 600 000. */
+  readonly corsCheckIntervalMs?: number;
 }
 
 /** Idle keep-alive sockets live longer than common load balancers' idle timeouts (ALB: 60 s). */
@@ -83,10 +89,19 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   const cdns = new CdnBreakers(cdnClient, metrics, logger);
   const imageReader = new ImageReader({ storage, metrics, cdns });
 
+  // Apps with allowedOrigins: is their bucket's CORS ready for browser uploads? (CORSReady)
+  const corsMonitor = new BucketCorsMonitor({
+    storage,
+    logger,
+    intervalMs: options.corsCheckIntervalMs,
+    onVerdict: (app, verdict) => configSource.reportCondition?.(app, corsReadyConditionType, verdict && { type: corsReadyConditionType, ...verdict }),
+  });
+
   registry.onChange((snapshot) => {
     reportSnapshot(logger, metrics, snapshot);
     storage.retain(snapshot.apps);
     cdns.retain(snapshot.apps);
+    corsMonitor.update(snapshot.apps);
   });
 
   const app = createApp({
@@ -132,6 +147,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
     registry,
     metrics,
     logger,
+    corsMonitor,
     close() {
       closing ??= (async () => {
         draining = true;
@@ -140,6 +156,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
         const drainTimeoutMs = options.drainTimeoutMs ?? settings.drainTimeoutMs;
         logger.info({ drainTimeoutMs }, 'draining in-flight requests');
         await Promise.all([drain(server, drainTimeoutMs), drain(adminServer, 1_000)]);
+        corsMonitor.stop();
         await configSource.stop();
         await rateLimiter.close();
         cdns.close();

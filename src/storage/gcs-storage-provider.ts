@@ -12,6 +12,8 @@ import type { Bucket, FileMetadata } from '@google-cloud/storage';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { darkroomError } from '../core/errors.js';
+import type { BucketCorsReading } from '../core/bucket-cors.js';
+import { readGcsBucketCors } from './gcs-bucket-cors.js';
 import { translateGcsError, withDeadline } from './gcs-errors.js';
 import {
   signingWindow,
@@ -108,6 +110,10 @@ export class GcsStorageProvider implements StorageProvider {
     } catch (error) {
       throw translateGcsError(error);
     }
+  }
+
+  readCorsRules(): Promise<BucketCorsReading> {
+    return readGcsBucketCors(this.bucket, this.#signTimeoutMs);
   }
 }
 

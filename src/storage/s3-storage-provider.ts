@@ -20,6 +20,8 @@ import {
   type StorageProvider,
 } from './storage-provider.js';
 import { S3Presigner } from './s3-presigner.js';
+import { readS3BucketCors } from './s3-bucket-cors.js';
+import type { BucketCorsReading } from '../core/bucket-cors.js';
 
 export class S3StorageProvider implements StorageProvider {
   readonly #presigner: S3Presigner;
@@ -71,6 +73,10 @@ export class S3StorageProvider implements StorageProvider {
     } catch (error) {
       throw translateS3Error(error);
     }
+  }
+
+  readCorsRules(options: { signal?: AbortSignal } = {}): Promise<BucketCorsReading> {
+    return readS3BucketCors(this.client, this.bucket, options.signal);
   }
 }
 

@@ -7,6 +7,7 @@
  * "try again later" (network, throttling, 5xx, credentials the service refused).
  */
 import type { Readable } from 'node:stream';
+import type { BucketCorsReading } from '../core/bucket-cors.js';
 import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
 
 /** What to sign. */
@@ -64,6 +65,8 @@ export interface StorageProvider {
   openRead(key: string, options?: ReadOptions): Promise<ObjectReadStream>;
   /** The object's metadata. */
   head(key: string, options?: ReadOptions): Promise<ObjectMetadata>;
+  /** The bucket's CORS rules, for the `CORSReady` condition; never throws. Absent: not checked. */
+  readCorsRules?(options?: { signal?: AbortSignal }): Promise<BucketCorsReading>;
 }
 
 /**
