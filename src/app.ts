@@ -10,12 +10,14 @@ import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-ha
 import { requestEnvelope } from './http/request-envelope.js';
 import { demoPageRoutes, type DemoPageOptions } from './http/routes/demo-page.js';
 import { healthRoutes } from './http/routes/health.js';
+import { openApiRoutes } from './http/routes/openapi.js';
 import { presignUploadRoutes } from './http/routes/presign-upload.js';
 import { readImageRoutes } from './http/routes/read-image.js';
 import type { DarkroomMetrics } from './metrics/metrics.js';
 import type { RateLimiter } from './ratelimit/rate-limiter.js';
 import type { StorageProviders } from './storage/storage-providers.js';
 import type { ImageReader } from './delivery/image-reader.js';
+import { darkroomVersion } from './version.js';
 
 /** Everything the public app needs, ready-made. */
 export interface AppDeps {
@@ -45,6 +47,7 @@ export function createApp(deps: AppDeps): Express {
   healthRoutes(router, deps);
   presignUploadRoutes(router, deps);
   readImageRoutes(router, deps);
+  openApiRoutes(router, darkroomVersion);
   // Mounted only when asked for: by default `/` is a 404 like any other unknown path.
   if (deps.demoPage) demoPageRoutes(router, { ...deps, ...deps.demoPage });
   // CORS preflights (and plain OPTIONS): answered, never a 405.

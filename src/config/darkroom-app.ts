@@ -20,7 +20,7 @@ const defaultUrlTTLSeconds = 900;
 const maxUrlTTLSeconds = 604_800;
 
 // An app name becomes a URL path segment, so it follows Kubernetes' DNS-1123 label rules.
-const appNameSchema = z
+export const appNameSchema = z
   .string()
   .min(1)
   .max(63)

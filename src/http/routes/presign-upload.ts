@@ -18,6 +18,7 @@ import { unknownAppLabel, type DarkroomMetrics } from '../../metrics/metrics.js'
 import { rateLimitHeaders } from '../../ratelimit/rate-limit-headers.js';
 import type { RateLimit, RateLimiter } from '../../ratelimit/rate-limiter.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
+import type { PresignResponse } from '../api-schemas.js';
 import { presignCorsHeaders } from '../cors.js';
 import { isJsonMediaType, readJsonBody } from '../json-body.js';
 import { sendJson } from '../json-response.js';
@@ -33,7 +34,7 @@ export const maxPresignBodyBytes = 8 * 1024;
  */
 export const unknownAppRateLimit: RateLimit = { requests: 60, windowSeconds: 60 };
 
-const presignBodySchema = z
+export const presignBodySchema = z
   .object({
     file: z.string().min(1).max(1024),
     contentType: z.string().min(1).max(255).optional(),
@@ -130,7 +131,7 @@ async function authoriseUpload(deps: PresignUploadDeps, req: Request, res: Respo
       headers: presigned.headers,
       expiresAt: presigned.expiresAt.toISOString(),
     },
-  });
+  } satisfies PresignResponse);
 }
 
 function parseBody(body: unknown): z.infer<typeof presignBodySchema> {
