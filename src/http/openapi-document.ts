@@ -82,8 +82,11 @@ function routingResponses(): Record<string, ZodOpenApiResponseObject> {
   );
 }
 
+/** The document's type, as zod-openapi builds it. */
+export type OpenApiDocument = ReturnType<typeof createDocument>;
+
 /** Builds the document (deterministic; `/openapi.json` serves it). */
-export function buildOpenApiDocument(version: string) {
+export function buildOpenApiDocument(version: string): OpenApiDocument {
   const imageHeaders = z.object({
     'Content-Type': text('The canonical image type.'),
     'Content-Length': text('Bytes in this answer.'),
