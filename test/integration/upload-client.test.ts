@@ -55,12 +55,13 @@ describe('uploadImage', () => {
     const presignAnswers: { status: number; retryAfter: string | null }[] = [];
     const recordingFetch: typeof fetch = async (input, init) => {
       const response = await fetch(input, init);
-      if (String(input).includes('/presigned-urls')) presignAnswers.push({ status: response.status, retryAfter: response.headers.get('retry-after') });
+      if (typeof input === 'string' && input.includes('/presigned-urls')) presignAnswers.push({ status: response.status, retryAfter: response.headers.get('retry-after') });
       return response;
     };
     const second = await uploadImage(jpegFile('two.jpg'), { ...options('burst', 'retrier'), fetch: recordingFetch });
     expect(second.key).toMatch(/-two\.jpg$/);
-    expect(presignAnswers).toEqual([{ status: 429, retryAfter: expect.stringMatching(/^[1-3]$/) }, { status: 200, retryAfter: null }]);
+    expect(presignAnswers.map((answer) => answer.status)).toEqual([429, 200]);
+    expect(presignAnswers[0]?.retryAfter).toMatch(/^[1-3]$/);
   });
 
   it('gives up at once on a Retry-After beyond maxRetryAfterSeconds, with a RateLimitedError', async () => {
