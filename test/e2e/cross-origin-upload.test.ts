@@ -272,6 +272,18 @@ describe('an app on another origin, in Chromium', () => {
     };
   });
 
+  it('lets a page send the owner as X_Owner_Id too (Chromium sends header names with underscores)', async () => {
+    const url = `${darkroomOrigin}/darkroom/web/v1/images/presigned-urls`;
+    const status = await page.evaluate(
+      async (target) =>
+        (await fetch(target, { method: 'POST', headers: { 'Content-Type': 'application/json', X_Owner_Id: 'underscored' }, body: '{"file":"a.jpg","size":10}' })).status,
+      url,
+    );
+    expect(status).toBe(200);
+    const preflight = preflights.find((p) => p.url === url);
+    expect(preflight?.headers['access-control-allow-headers']).toContain('X_Owner_Id');
+  });
+
   it('is refused by the browser for an app that does not list the origin: a 204 preflight without a grant, no PUT', async () => {
     const outcome = await run('uploadWithClient', options('elsewhere'));
     expect(outcome).toMatchObject({ ok: false, name: 'UploadError', code: 'NETWORK_ERROR', source: 'network' });
