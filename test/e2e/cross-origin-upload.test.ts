@@ -89,6 +89,7 @@ window.uploadWithUppy = async (options) => {
       const body = await answer.json();
       if (!answer.ok) throw new Error(body.error.code + ': ' + body.error.message);
       grants.set(file.id, body.data);
+      uppy.setFileMeta(file.id, { publicURL: body.data.publicURL });
       const headers = Object.fromEntries(Object.entries(body.data.headers).filter(([name]) => name.toLowerCase() !== 'content-length'));
       return { url: body.data.uploadURL, key: body.data.key, headers };
     }
@@ -98,6 +99,7 @@ window.uploadWithUppy = async (options) => {
   const grant = grants.get(id);
   const failed = (outcome && outcome.failed) || [];
   if (failed.length > 0 || !grant) return { ok: false, message: String(failed[0] && failed[0].error) };
+  if (uppy.getFile(id).meta.publicURL !== grant.publicURL) return { ok: false, message: 'publicURL not in the file meta' };
   return { ok: true, result: { publicURL: grant.publicURL, key: grant.key }, read: await readBack(grant.publicURL) };
 };
 
