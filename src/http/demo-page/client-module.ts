@@ -6,7 +6,8 @@
  * as they are. From `src/` (`npm run dev`, tests) they are TypeScript, and Node's own type
  * stripping (`module.stripTypeScriptTypes`, Node ≥ 22.13) turns them into the same JavaScript:
  * the client is written in erasable TypeScript only (no enums, namespaces or parameter
- * properties), so removing the types is the whole compilation. Read once, at start.
+ * properties), so removing the types is the whole compilation (Node 24 prints one
+ * ExperimentalWarning for it under `npm run dev`). Read once, at start.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { stripTypeScriptTypes } from 'node:module';
