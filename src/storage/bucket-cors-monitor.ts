@@ -6,8 +6,9 @@
  * signs (a probe URL is signed and its `headers` read), so a header darkroom starts signing is
  * required by the check at once. A check runs when an app first appears or its storage or origins
  * change, and again every `intervalMs` (someone may edit the bucket). A refused read
- * (`AccessDenied`) or an unreachable bucket is a verdict like any other, re-tried only at the next
- * interval: never a retry loop. Checks run one at a time.
+ * (`AccessDenied`) is a verdict like any other, re-checked at the next interval; a check that
+ * could not run (unreachable bucket, credentials not read yet) is re-tried once after
+ * `failedRetryMs` and then at the interval: never a tight retry loop. Checks run one at a time.
  */
 import type { Logger } from 'pino';
 import type { DarkroomApp } from '../config/darkroom-app.js';
@@ -24,6 +25,11 @@ export interface BucketCorsMonitorOptions {
   readonly intervalMs?: number;
   /** Longest wait for one bucket read, in ms. Default 10 000. */
   readonly timeoutMs?: number;
+  /**
+   * Re-check delay after a check that could not run (`CORSCheckFailed`: bucket unreachable, the
+   * app's credentials Secret not read yet), in ms; one timer per app. Default 30 000, at most the interval.
+   */
+  readonly failedRetryMs?: number;
 }
 
 interface Tracked {
@@ -43,6 +49,7 @@ export class BucketCorsMonitor {
   readonly #options: BucketCorsMonitorOptions;
   readonly #tracked = new Map<string, Tracked>();
   readonly #timer: NodeJS.Timeout;
+  readonly #retries = new Map<string, NodeJS.Timeout>();
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
 
@@ -90,6 +97,8 @@ export class BucketCorsMonitor {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
+    for (const retry of this.#retries.values()) clearTimeout(retry);
+    this.#retries.clear();
   }
 
   #enqueue(name: string): void {
@@ -105,6 +114,17 @@ export class BucketCorsMonitor {
     if (this.#stopped || this.#tracked.get(name) !== tracked || tracked.key !== key) return;
     const previous = tracked.verdict;
     tracked.verdict = verdict;
+    clearTimeout(this.#retries.get(name));
+    this.#retries.delete(name);
+    if (verdict.reason === 'CORSCheckFailed') {
+      const intervalMs = this.#options.intervalMs ?? 600_000;
+      const retry = setTimeout(() => {
+        this.#retries.delete(name);
+        this.#enqueue(name);
+      }, Math.min(this.#options.failedRetryMs ?? 30_000, intervalMs));
+      retry.unref();
+      this.#retries.set(name, retry);
+    }
     if (previous && previous.status === verdict.status && previous.reason === verdict.reason && previous.message === verdict.message) return;
     const log = verdict.status === 'True' ? this.#options.logger.info.bind(this.#options.logger) : this.#options.logger.warn.bind(this.#options.logger);
     log({ app: name, namespace: app.metadata.namespace, bucket: app.spec.storage.bucket, cors: verdict }, `bucket CORS for app "${name}": ${verdict.reason}`);

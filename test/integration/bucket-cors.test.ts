@@ -101,6 +101,38 @@ describe('GetBucketCors on the embedded S3', () => {
 });
 
 describe('BucketCorsMonitor', () => {
+  it('re-tries a check that could not run (credentials not there yet) after failedRetryMs, not in a loop', async () => {
+    const target = app('full-cors');
+    let builds = 0;
+    const verdicts: (CorsVerdict | undefined)[] = [];
+    const monitor = new BucketCorsMonitor({
+      // The first build fails as the S3 builder does while the app's credentials Secret is unread.
+      storage: {
+        forApp: () => {
+          builds += 1;
+          if (builds === 1) throw new Error('The credentials Secret has not been read yet.');
+          return provider('full-cors');
+        },
+      },
+      logger: pino({ level: 'silent' }),
+      intervalMs: 60_000,
+      failedRetryMs: 50,
+      onVerdict: (_app, verdict) => verdicts.push(verdict),
+    });
+    try {
+      monitor.update(new Map([[target.metadata.name, target]]));
+      await monitor.idle();
+      expect(monitor.verdictFor('full-cors')).toMatchObject({ status: 'Unknown', reason: 'CORSCheckFailed' });
+      for (let i = 0; i < 100 && monitor.verdictFor('full-cors')?.status !== 'True'; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(verdicts.map((verdict) => verdict?.reason)).toEqual(['CORSCheckFailed', 'CORSRulesMatch']);
+      // A success schedules nothing more before the interval.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(builds).toBe(2);
+    } finally {
+      monitor.stop();
+    }
+  });
+
   it('checks an app when it appears, re-checks periodically, and reports only changes', async () => {
     const verdicts: (CorsVerdict | undefined)[] = [];
     const target = app('changing-cors');
