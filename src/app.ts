@@ -6,16 +6,19 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { OwnerAuthenticators } from './auth/owner-authenticators.js';
 import type { AppRegistry } from './config/app-registry.js';
+import { presignPreflight, readPreflight } from './http/cors.js';
 import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-handler.js';
 import { requestEnvelope } from './http/request-envelope.js';
 import { demoPageRoutes, type DemoPageOptions } from './http/routes/demo-page.js';
 import { healthRoutes } from './http/routes/health.js';
+import { openApiRoutes } from './http/routes/openapi.js';
 import { presignUploadRoutes } from './http/routes/presign-upload.js';
 import { readImageRoutes } from './http/routes/read-image.js';
 import type { DarkroomMetrics } from './metrics/metrics.js';
 import type { RateLimiter } from './ratelimit/rate-limiter.js';
 import type { StorageProviders } from './storage/storage-providers.js';
 import type { ImageReader } from './delivery/image-reader.js';
+import { darkroomVersion } from './version.js';
 
 /** Everything the public app needs, ready-made. */
 export interface AppDeps {
@@ -47,10 +50,14 @@ export function createApp(deps: AppDeps): Express {
   healthRoutes(router, deps);
   presignUploadRoutes(router, { ...deps, authenticators: deps.authenticators ?? new OwnerAuthenticators({ logger: deps.logger }) });
   readImageRoutes(router, deps);
+  openApiRoutes(router, darkroomVersion);
   // Mounted only when asked for: by default `/` is a 404 like any other unknown path.
   if (deps.demoPage) demoPageRoutes(router, { ...deps, ...deps.demoPage });
-  router.all('/darkroom/:appName/v1/images/presigned-urls', methodNotAllowed(['POST']));
-  router.all('/darkroom/:appName/v2/images/:key', methodNotAllowed(['GET', 'HEAD']));
+  // CORS preflights (and plain OPTIONS): answered, never a 405.
+  router.options('/darkroom/:appName/v1/images/presigned-urls', presignPreflight(deps.registry));
+  router.options('/darkroom/:appName/v2/images/:key', readPreflight);
+  router.all('/darkroom/:appName/v1/images/presigned-urls', methodNotAllowed(['POST', 'OPTIONS']));
+  router.all('/darkroom/:appName/v2/images/:key', methodNotAllowed(['GET', 'HEAD', 'OPTIONS']));
   app.use(router);
 
   app.use(notFoundHandler);

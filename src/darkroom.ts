@@ -28,6 +28,8 @@ import { startRedisRateLimiter } from './ratelimit/redis-start.js';
 import { buildGcsStorageProvider } from './storage/gcs-builder.js';
 import { buildS3StorageProvider } from './storage/s3-builder.js';
 import { CachedStorageProviders } from './storage/storage-providers.js';
+import { BucketCorsMonitor } from './storage/bucket-cors-monitor.js';
+import { corsReadyConditionType } from './core/bucket-cors.js';
 import { CdnBreakers } from './delivery/cdn-breakers.js';
 import { CdnClient } from './delivery/cdn-client.js';
 import { ImageReader } from './delivery/image-reader.js';
@@ -41,6 +43,8 @@ export interface RunningDarkroom {
   readonly registry: AppRegistry;
   readonly metrics: DarkroomMetrics;
   readonly logger: Logger;
+  /** Bucket CORS verdicts of the apps that list `allowedOrigins`. */
+  readonly corsMonitor: BucketCorsMonitor;
   /** Fails readiness, drains in-flight requests (bounded), then releases everything. */
   close(): Promise<void>;
 }
@@ -56,6 +60,8 @@ export interface StartOptions {
   readonly auth?: Pick<OwnerAuthenticatorsOptions, 'now' | 'jwksPolicy'>;
   /** Longest wait for in-flight requests on close, in ms. Default `settings.drainTimeoutMs` (20 000). */
   readonly drainTimeoutMs?: number;
+  /** How often bucket CORS rules are re-checked (`CORSReady`), in ms. Default 600 000. */
+  readonly corsCheckIntervalMs?: number;
 }
 
 /** Idle keep-alive sockets live longer than common load balancers' idle timeouts (ALB: 60 s). */
@@ -106,12 +112,20 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
 
   // Keys of jwt-mode apps: fetched JWKS kept across reloads, JWKS Secrets through the source.
   const authenticators = new OwnerAuthenticators({ logger, secrets: configSource.secrets, ...options.auth });
+  // Apps with allowedOrigins: is their bucket's CORS ready for browser uploads? (CORSReady)
+  const corsMonitor = new BucketCorsMonitor({
+    storage,
+    logger,
+    intervalMs: options.corsCheckIntervalMs,
+    onVerdict: (app, verdict) => configSource.reportCondition?.(app, corsReadyConditionType, verdict && { type: corsReadyConditionType, ...verdict }),
+  });
 
   registry.onChange((snapshot, previous) => {
     reportSnapshot(logger, metrics, snapshot, previous);
     storage.retain(snapshot.apps);
     authenticators.retain(snapshot.apps);
     cdns.retain(snapshot.apps);
+    corsMonitor.update(snapshot.apps);
   });
 
   const app = createApp({
@@ -160,6 +174,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
     registry,
     metrics,
     logger,
+    corsMonitor,
     close() {
       closing ??= (async () => {
         draining = true;
@@ -168,6 +183,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
         const drainTimeoutMs = options.drainTimeoutMs ?? settings.drainTimeoutMs;
         logger.info({ drainTimeoutMs }, 'draining in-flight requests');
         await Promise.all([drain(server, drainTimeoutMs), drain(adminServer, 1_000)]);
+        corsMonitor.stop();
         await configSource.stop();
         await releaseDependencies();
         logger.info('darkroom stopped');

@@ -4,6 +4,8 @@
  */
 import type { SecretCredentialsLookup } from '../storage/credentials.js';
 import type { AppSnapshot } from './app-registry.js';
+import type { DarkroomApp } from './darkroom-app.js';
+import type { ExtraCondition } from './sources/kubernetes/app-status.js';
 
 export interface ConfigSource {
   /** Human description for logs, e.g. `file examples/apps.yaml`. */
@@ -17,4 +19,9 @@ export interface ConfigSource {
   stop(): Promise<void>;
   /** Credentials Secrets the source reads (the Kubernetes source); absent for a file. */
   readonly secrets?: SecretCredentialsLookup;
+  /**
+   * Reports a condition of `type` besides `Ready` (e.g. `CORSReady`) in the app's `.status`;
+   * `undefined` removes it. Absent for a file, where such verdicts go to the log only.
+   */
+  reportCondition?(app: DarkroomApp, type: string, condition: ExtraCondition | undefined): void;
 }

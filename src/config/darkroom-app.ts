@@ -20,7 +20,7 @@ const defaultUrlTTLSeconds = 900;
 const maxUrlTTLSeconds = 604_800;
 
 // An app name becomes a URL path segment, so it follows Kubernetes' DNS-1123 label rules.
-const appNameSchema = z
+export const appNameSchema = z
   .string()
   .min(1)
   .max(63)
@@ -119,6 +119,21 @@ const extensionSchema = z
   .transform((value) => value.toLowerCase().replace(/^\./, ''))
   .pipe(z.enum(knownExtensions as [string, ...string[]]));
 
+/**
+ * A browser origin exactly as browsers send it in `Origin`: `scheme://host[:port]`, lower case,
+ * no path, no default port (`https://app.example.com`, `http://localhost:3000`). Mirrored by the
+ * CRD's pattern and CEL rule for `upload.allowedOrigins`.
+ */
+export const originPattern = /^https?:\/\/([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(:[1-9][0-9]{0,4})?$/;
+/** Most origins one app may list: a CORS rule is not the place for a directory of sites. */
+const maxAllowedOrigins = 32;
+
+const originSchema = z
+  .string()
+  .max(300)
+  .regex(originPattern, 'must be an origin as a browser sends it: http(s)://host[:port], lower case, no path or trailing slash')
+  .refine((origin) => !/^https:\/\/.*:443$|^http:\/\/.*:80$/.test(origin), 'must not name the default port (browsers omit it)');
+
 const uploadSchema = z
   .object({
     /** Extensions (without dot) this app accepts; a subset of the image types darkroom knows. */
@@ -134,6 +149,12 @@ const uploadSchema = z
      * never need `size` (the signed length range enforces the limit).
      */
     requireSize: z.boolean().default(true),
+    /**
+     * Browser origins that upload for this app from their own pages: the presign endpoint answers
+     * CORS (preflight included) for exactly these, and darkroom checks the bucket's CORS rules
+     * against them (`CORSReady`). Absent or empty: no cross-origin upload. At most 32.
+     */
+    allowedOrigins: z.array(originSchema).max(maxAllowedOrigins).optional(),
   })
   .strict();
 

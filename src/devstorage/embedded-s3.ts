@@ -4,6 +4,9 @@
  * What it accepts and refuses matches Amazon S3 for the requests darkroom
  * makes (presigned PUTs binding key, Content-Type and Content-Length; the
  * SDK's header-signed GET/HEAD/PUT), so behaviour seen locally holds on S3.
+ * Bucket CORS too: s3rver answers a signed GetBucketCors with the bucket's
+ * rules (or NoSuchCORSConfiguration) and stores PutBucketCors, so darkroom's
+ * CORSReady check runs against it as against S3.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

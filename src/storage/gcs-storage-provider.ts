@@ -13,6 +13,8 @@ import type { Bucket, FileMetadata } from '@google-cloud/storage';
 import type { Readable } from 'node:stream';
 import { GcsStatusError, translateGcsError, withDeadline } from './gcs-errors.js';
 import { readJson, type GcsAnswer, type GcsObjectReader } from './gcs-object-reader.js';
+import type { BucketCorsReading } from '../core/bucket-cors.js';
+import { readGcsBucketCors } from './gcs-bucket-cors.js';
 import {
   signingWindow,
   type ObjectMetadata,
@@ -109,6 +111,10 @@ export class GcsStorageProvider implements StorageProvider {
       answer.body.destroy();
       throw translateGcsError(error);
     }
+  }
+
+  readCorsRules(): Promise<BucketCorsReading> {
+    return readGcsBucketCors(this.bucket, this.#signTimeoutMs);
   }
 
   close(): void {

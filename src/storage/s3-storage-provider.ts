@@ -34,6 +34,8 @@ export interface S3ProviderOptions extends S3PresignerOptions {
 }
 
 const defaultBodyIdleTimeoutMs = 15_000;
+import { readS3BucketCors } from './s3-bucket-cors.js';
+import type { BucketCorsReading } from '../core/bucket-cors.js';
 
 export class S3StorageProvider implements StorageProvider {
   readonly #presigner: S3Presigner;
@@ -94,6 +96,10 @@ export class S3StorageProvider implements StorageProvider {
     } catch (error) {
       throw translateS3Error(error);
     }
+  }
+
+  readCorsRules(options: { signal?: AbortSignal } = {}): Promise<BucketCorsReading> {
+    return readS3BucketCors(this.client, this.bucket, options.signal);
   }
 
   close(): void {

@@ -7,6 +7,7 @@
  * for metrics and logs): see `StorageFault` for the mapping, and docs/reads.md for why.
  */
 import type { Readable } from 'node:stream';
+import type { BucketCorsReading } from '../core/bucket-cors.js';
 import { DarkroomError, isDarkroomError } from '../core/errors.js';
 
 /** What to sign. */
@@ -74,6 +75,8 @@ export interface StorageProvider {
   head(key: string, options?: ReadOptions): Promise<ObjectMetadata>;
   /** Releases the provider's connections (its SDK client and sockets); called when it is replaced or dropped. */
   close(): void;
+  /** The bucket's CORS rules, for the `CORSReady` condition; never throws. Absent: not checked. */
+  readCorsRules?(options?: { signal?: AbortSignal }): Promise<BucketCorsReading>;
 }
 
 /**

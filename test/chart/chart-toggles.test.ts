@@ -369,6 +369,38 @@ describe('Service, Ingress and NetworkPolicy', () => {
     expect(paths.map((path) => path.backend.service.port)).toEqual([{ name: 'http' }]);
   });
 
+  it('the HTTPRoute is off by default; on, it sends only the public paths to the API port of the Service', () => {
+    expect(has(template(), 'HTTPRoute')).toBe(false);
+    const objects = template({ valuesFiles: [allFeatures] });
+    const route = only(objects, 'HTTPRoute');
+    expect(route.apiVersion).toBe('gateway.networking.k8s.io/v1');
+    expect(route.metadata.annotations).toEqual({ 'example.com/owner': 'platform' });
+    const spec = route.spec as {
+      parentRefs: unknown[];
+      hostnames: string[];
+      rules: { matches: { path: { type: string; value: string } }[]; backendRefs: { name: string; port: number }[] }[];
+    };
+    expect(spec.parentRefs).toEqual([{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }]);
+    expect(spec.hostnames).toEqual(['img.example.com', '*.img.example.com']);
+    expect(spec.rules.flatMap((rule) => rule.matches.map((match) => match.path))).toEqual([
+      { type: 'PathPrefix', value: '/darkroom' },
+      { type: 'Exact', value: '/openapi.json' },
+    ]);
+    const service = only(objects, 'Service');
+    const ports = (service.spec as { ports: { name: string; port: number }[] }).ports;
+    const apiPort = ports.find((port) => port.name === 'http')?.port;
+    const adminPort = ports.find((port) => port.name === 'admin')?.port;
+    expect(spec.rules.flatMap((rule) => rule.backendRefs)).toEqual([{ name: service.metadata.name, port: apiPort }]);
+    expect(apiPort).not.toBe(adminPort);
+  });
+
+  it('the HTTPRoute follows a changed Service port, and may omit host names', () => {
+    const route = only(template({ set: ['httpRoute.enabled=true', 'service.port=8080', 'httpRoute.hostnames=null'] }), 'HTTPRoute');
+    const spec = route.spec as { hostnames?: unknown; rules: { backendRefs: { port: number }[] }[] };
+    expect(spec.rules[0]?.backendRefs[0]?.port).toBe(8080);
+    expect(spec).not.toHaveProperty('hostnames');
+  });
+
   it('the NetworkPolicy denies by default and opens the admin port only to Prometheus peers', () => {
     const policy = only(template({ valuesFiles: [allFeatures] }), 'NetworkPolicy').spec as {
       policyTypes: string[];

@@ -49,6 +49,15 @@ describe('rendered manifests match the Kubernetes API schemas', () => {
     expect(schemaProblems(broken).join()).toMatch(/replicas must be integer/);
   });
 
+  it('the validator does catch an HTTPRoute violation (a path match type Gateway API does not define)', () => {
+    const route = template({ set: ['httpRoute.enabled=true'] }).find((object) => object.kind === 'HTTPRoute');
+    expect(route).toBeDefined();
+    expect(schemaProblems(route!)).toEqual([]);
+    const broken = structuredClone(route!);
+    (broken.spec as { rules: { matches: { path: { type: string } }[] }[] }).rules[0]!.matches[0]!.path.type = 'Prefix';
+    expect(schemaProblems(broken).join()).toMatch(/HTTPRoute\/darkroom: .*type must be equal to one of the allowed values/);
+  });
+
   it('renders the default set of objects, and every optional one with all features on', () => {
     expect(kinds(template())).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount']);
     expect(kinds(template({ valuesFiles: ['charts/darkroom/ci/all-features-values.yaml'], apiVersions: monitoring }))).toEqual([
@@ -57,6 +66,7 @@ describe('rendered manifests match the Kubernetes API schemas', () => {
       'ConfigMap',
       'ConfigMap',
       'Deployment',
+      'HTTPRoute',
       'HorizontalPodAutoscaler',
       'Ingress',
       'NetworkPolicy',
@@ -101,8 +111,20 @@ describe('values.schema.json', () => {
     ['a sentinel that is not host:port', ['redis.sentinel.addresses={redis://s:26379}', 'redis.sentinel.name=p'], /addresses\/0|addresses.*Does not match pattern/],
     ['Redis TLS as a string', ['redis.tls=yes'], /tls: Invalid type/],
     ['a bad Prometheus duration', ['metrics.prometheusRule.cdnFallback.for=ten minutes'], /for: Does not match pattern/],
+    ['an HTTPRoute path to /metrics', ['httpRoute.paths[0].type=Exact', 'httpRoute.paths[0].value=/metrics'], /httpRoute\.paths\.0\.value: Must not validate the schema/],
+    ['an HTTPRoute path type Gateway API lacks', ['httpRoute.paths[0].type=Prefix'], /httpRoute\.paths\.0\.type/],
+    ['an HTTPRoute host name that is not one', ['httpRoute.hostnames[0]=Img_Example.com'], /httpRoute\.hostnames\.0: Does not match pattern/],
   ])('rejects %s', (_name, set, message) => {
     const result = refused(set);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it.each([
+    ['attached to no Gateway', 'httpRoute.parentRefs=[]', /httpRoute\.parentRefs: Array must have at least 1 items/],
+    ['with a parentRef that names no Gateway', 'httpRoute.parentRefs=[{"namespace":"gw"}]', /httpRoute\.parentRefs\.0: name is required/],
+  ])('rejects an HTTPRoute %s', (_name, setJson, message) => {
+    const result = helm(templateArgs({ set: ['httpRoute.enabled=true'], setJson: [setJson] }));
     expect(result.status).not.toBe(0);
     expect(result.stderr).toMatch(message);
   });

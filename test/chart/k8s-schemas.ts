@@ -1,10 +1,13 @@
 /**
  * Validates rendered objects against the Kubernetes OpenAPI schemas that the `kubernetes-models`
  * package ships (generated from the upstream API definitions), and the Prometheus Operator's CRD
- * schemas from `@kubernetes-models/prometheus-operator` for ServiceMonitor and PrometheusRule.
+ * schemas from `@kubernetes-models/prometheus-operator` for ServiceMonitor and PrometheusRule, and
+ * the Gateway API's HTTPRoute schema from `@kubernetes-models/gateway-api` (generated from the
+ * upstream Gateway API CRDs, `gateway.networking.k8s.io/v1`).
  * These schemas check types, enums, patterns and required fields; like the API server's OpenAPI
  * documents they do not forbid unknown fields, so the chart tests pin the fields that matter.
  */
+import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
@@ -35,6 +38,7 @@ const models: Record<string, ModelClass> = {
   'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+  'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
 };
 
 /** Schema problems of one object (`[]` when valid), each prefixed with the object's kind and name. */

@@ -118,6 +118,24 @@ describe('the page over HTTP', () => {
     expect(style.headers.get('content-security-policy')).toContain("script-src 'self'");
   });
 
+  it('serves the upload client the page imports as JavaScript modules, and no other file', async () => {
+    for (const name of ['index.js', 'upload-image.js', 'errors.js']) {
+      const response = await fetch(`${on.darkroom.url}/demo-page/client/${name}`);
+      expect(response.status, name).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      const source = await response.text();
+      // Types stripped: what is left is JavaScript that imports only its siblings.
+      expect(source).not.toMatch(/^\s*(interface|type) |: string|import type/m);
+      for (const [, specifier] of source.matchAll(/^(?:import|export)[^;]*from '([^']+)'/gm)) expect(specifier).toMatch(/^\.\/[a-z-]+\.js$/);
+    }
+    const page = await (await fetch(`${on.darkroom.url}/demo-page/app.js`)).text();
+    expect(page).toContain("import('/demo-page/client/index.js')");
+    for (const path of ['/demo-page/client/index.ts', '/demo-page/client/..%2fapp.js', '/demo-page/client/nothing.js']) {
+      expect((await fetch(`${on.darkroom.url}${path}`)).status, path).toBe(404);
+    }
+    expect((await fetch(`${off.darkroom.url}/demo-page/client/index.js`)).status).toBe(404);
+  });
+
   it('lists the served apps with their upload policy, and nothing about storage', async () => {
     const response = await fetch(`${on.darkroom.url}/demo-page/apps.json`);
     expect(await response.json()).toEqual({

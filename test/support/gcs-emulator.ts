@@ -8,6 +8,8 @@
  *   `x-goog-content-length-range` enforced on the body, `x-goog-if-generation-match` (412) before it.
  * - JSON API `GET /storage/v1/b/<bucket>/o/<object>` (metadata) and `?alt=media` (download, with
  *   `Range`), errors in the JSON API's format.
+ * - JSON API `GET /storage/v1/b/<bucket>` (the bucket resource, with its `cors` list as a test sets
+ *   it in `bucketCors`), or 403 while `bucketMetadataForbidden` is set.
  * - IAM Credentials `POST /iam/v1/projects/-/serviceAccounts/<email>:signBlob`, signing with the
  *   test key for a bearer token it was given, and able to fail or stall on demand.
  */
@@ -48,6 +50,10 @@ export interface GcsEmulator {
   signBlobMode: SignBlobMode;
   /** How many signBlob calls arrived. */
   signBlobCalls: number;
+  /** Each bucket's `cors` metadata (GCS's bucket resource field); absent means none. */
+  readonly bucketCors: Map<string, { origin?: string[]; method?: string[]; responseHeader?: string[]; maxAgeSeconds?: number }[]>;
+  /** Answer bucket metadata reads with 403, as for an identity without `storage.buckets.get`. */
+  bucketMetadataForbidden: boolean;
   close(): Promise<void>;
 }
 
@@ -74,7 +80,8 @@ export async function startGcsEmulator(options: GcsEmulatorOptions): Promise<Gcs
   const objects = new Map<string, EmulatedObject>();
   const buckets = new Set(options.buckets);
   let generation = 1_700_000_000_000_000;
-  const state = { clockOffsetMs: 0, signBlobMode: { kind: 'sign' } as SignBlobMode, signBlobCalls: 0 };
+  const state = { clockOffsetMs: 0, signBlobMode: { kind: 'sign' } as SignBlobMode, signBlobCalls: 0, bucketMetadataForbidden: false };
+  const bucketCors: GcsEmulator['bucketCors'] = new Map();
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -92,6 +99,8 @@ export async function startGcsEmulator(options: GcsEmulatorOptions): Promise<Gcs
     if ((req.method === 'GET' || req.method === 'HEAD') && json) {
       return handleJsonGet(req, res, decodeURIComponent(json[1] ?? ''), decodeURIComponent(json[2] ?? ''), url);
     }
+    const bucketResource = /^\/storage\/v1\/b\/([^/]+)$/.exec(rawPath);
+    if (req.method === 'GET' && bucketResource) return handleBucketGet(res, decodeURIComponent(bucketResource[1] ?? ''));
     if (req.method === 'PUT') return handleXmlPut(req, res, rawPath, url);
     req.resume();
     jsonError(res, 404, 'Not Found');
@@ -131,6 +140,15 @@ export async function startGcsEmulator(options: GcsEmulatorOptions): Promise<Gcs
     objects.set(`${bucket}/${objectName}`, stored);
     res.writeHead(200, { ETag: `"${md5(bytes).toString('hex')}"`, 'x-goog-generation': stored.generation, 'Content-Length': '0' });
     res.end();
+  }
+
+  function handleBucketGet(res: ServerResponse, bucket: string): void {
+    if (state.bucketMetadataForbidden) return jsonError(res, 403, 'darkroom-test does not have storage.buckets.get access to the Google Cloud Storage bucket.');
+    if (!buckets.has(bucket)) return jsonError(res, 404, 'The specified bucket does not exist.');
+    const cors = bucketCors.get(bucket);
+    const body = JSON.stringify({ kind: 'storage#bucket', id: bucket, name: bucket, ...(cors ? { cors } : {}) });
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=UTF-8', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
   }
 
   function handleJsonGet(req: IncomingMessage, res: ServerResponse, bucket: string, name: string, url: URL): void {
@@ -213,6 +231,13 @@ export async function startGcsEmulator(options: GcsEmulatorOptions): Promise<Gcs
     },
     set signBlobCalls(value: number) {
       state.signBlobCalls = value;
+    },
+    bucketCors,
+    get bucketMetadataForbidden() {
+      return state.bucketMetadataForbidden;
+    },
+    set bucketMetadataForbidden(value: boolean) {
+      state.bucketMetadataForbidden = value;
     },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

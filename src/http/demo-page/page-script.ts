@@ -3,10 +3,10 @@
  * script). Plain ES2020 for any current browser, no framework, no build step.
  *
  * Rules it keeps: every piece of text from the server or the file reaches the DOM through
- * `textContent` (never as markup; the CSP's Trusted Types directive enforces it); the upload PUT
- * goes through XMLHttpRequest, the only browser API with upload progress; it sends exactly the
- * headers darkroom returned except `Content-Length`, which browsers set themselves from the
- * body (the signature binds that length, so the real size must match what was declared).
+ * `textContent` (never as markup; the CSP's Trusted Types directive enforces it). The presign
+ * request and the PUT go through darkroom's upload client (`src/client/`, loaded as a module from
+ * `/demo-page/client/index.js`), which sends exactly the headers darkroom returned (the browser
+ * adds `Content-Length`) over XMLHttpRequest for progress, and reports typed errors.
  *
  * Kept free of backticks and dollar-brace so it can live in a template literal.
  */
@@ -16,8 +16,6 @@ export const demoPageScript = String.raw`'use strict';
     jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png',
     gif: 'image/gif', webp: 'image/webp', avif: 'image/avif'
   };
-  // Headers a page may not set; the browser sends them itself.
-  var browserOwnedHeaders = ['content-length', 'host'];
 
   var el = function (id) { return document.getElementById(id); };
   var appSelect = el('app');
@@ -144,7 +142,7 @@ export const demoPageScript = String.raw`'use strict';
   }
 
   // darkroom's refusals, by the stable code in its JSON error.
-  function explainRefusal(code, message, response, file, appName) {
+  function explainRefusal(code, message, error, file, appName) {
     var app = apps[appName];
     switch (code) {
       case 'UNSUPPORTED_FILE_TYPE':
@@ -156,7 +154,7 @@ export const demoPageScript = String.raw`'use strict';
         return ['The file is too large', '"' + file.name + '" is ' + formatBytes(file.size) +
           (app ? '; the app "' + appName + '" takes up to ' + formatBytes(app.maxBytes) + '.' : '. ' + message)];
       case 'RATE_LIMITED': {
-        var retry = response.headers.get('Retry-After');
+        var retry = error.retryAfterSeconds === undefined ? null : String(error.retryAfterSeconds);
         return ['Too many uploads for now', 'darkroom limits how many upload URLs one owner gets. ' +
           (retry ? 'Try again in ' + retry + ' second' + (retry === '1' ? '' : 's') +
             (Number(retry) >= 120 ? ' (about ' + Math.round(Number(retry) / 60) + ' minutes).' : '.') : message)];
@@ -169,6 +167,14 @@ export const demoPageScript = String.raw`'use strict';
       default:
         return ['darkroom refused the upload', message];
     }
+  }
+
+  // The upload itself goes through darkroom's typed client (src/client), served by darkroom as a
+  // browser module and loaded on first use; this page only explains its typed errors.
+  var client = null;
+  function loadClient() {
+    if (!client) client = import('/demo-page/client/index.js');
+    return client;
   }
 
   function upload(file) {
@@ -188,71 +194,55 @@ export const demoPageScript = String.raw`'use strict';
       }
     }
 
+    var controller = new AbortController();
+    current = controller;
+    var options = {
+      baseURL: location.origin,
+      app: appName,
+      owner: ownerId,
+      signal: controller.signal,
+      onProgress: function (p) {
+        var percent = Math.round(p.fraction * 100);
+        progress.value = percent;
+        progress.setAttribute('aria-valuetext', percent + ' percent uploaded');
+      }
+    };
     setStatus('Asking darkroom for an upload URL…', false);
-    var body = { file: file.name, size: file.size };
-    if (file.type) body.contentType = file.type;
-    fetch('/darkroom/' + encodeURIComponent(appName) + '/v1/images/presigned-urls', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-Owner-Id': ownerId },
-      body: JSON.stringify(body)
-    })
-      .then(function (response) {
-        return response.json().then(
-          function (json) { return { response: response, json: json }; },
-          function () { return { response: response, json: null }; }
-        );
-      })
-      .then(function (answer) {
-        var json = answer.json;
-        if (!answer.response.ok || !json || json.success !== true) {
-          var error = (json && json.error) || {};
-          var code = typeof error.code === 'string' ? error.code : 'HTTP_' + answer.response.status;
-          var message = typeof error.message === 'string' ? error.message : 'darkroom answered HTTP ' + answer.response.status + '.';
-          var explained = explainRefusal(code, message, answer.response, file, appName);
-          showRefusal('darkroom', code, explained[0], explained[1]);
-          return;
-        }
-        put(file, json.data);
-      })
-      .catch(function (error) {
-        showRefusal('darkroom', 'NETWORK_ERROR', 'darkroom could not be reached', error.message);
-      });
+    loadClient().then(function (darkroom) {
+      return darkroom.presignUpload(file, options).then(function (grant) {
+        setStatus('Uploading "' + file.name + '" (' + formatBytes(file.size) + ') straight to storage…', false);
+        return darkroom.putToStorage(file, grant, options).then(function () {
+          if (current === controller) current = null;
+          progress.value = 100;
+          show(file, grant);
+        });
+      }).catch(function (error) { explainError(darkroom, error, file, appName); });
+    }, function (error) {
+      showRefusal('page', 'CLIENT_NOT_LOADED', 'The upload client did not load', String(error && error.message));
+    });
   }
 
-  function put(file, grant) {
-    var xhr = new XMLHttpRequest();
-    current = xhr;
-    xhr.open(grant.method || 'PUT', grant.uploadURL);
-    Object.keys(grant.headers || {}).forEach(function (name) {
-      if (browserOwnedHeaders.indexOf(name.toLowerCase()) < 0) xhr.setRequestHeader(name, grant.headers[name]);
-    });
-    xhr.upload.onprogress = function (event) {
-      if (!event.lengthComputable) return;
-      var percent = Math.round((event.loaded / event.total) * 100);
-      progress.value = percent;
-      progress.setAttribute('aria-valuetext', percent + ' percent uploaded');
-    };
-    xhr.onload = function () {
-      current = null;
-      if (xhr.status >= 200 && xhr.status < 300) {
-        progress.value = 100;
-        show(file, grant);
+  // The client's typed errors, as this page shows them.
+  function explainError(darkroom, error, file, appName) {
+    if (error instanceof darkroom.UploadAbortedError) return;
+    current = null;
+    if (error instanceof darkroom.StorageUploadError) {
+      if (error.code === 'NETWORK_ERROR') {
+        showRefusal('storage', 'NETWORK_ERROR', 'The upload could not reach storage',
+          'The browser could not send the file to storage. With a real bucket, check its CORS rules allow PUT from this page\'s origin.');
         return;
       }
-      var match = /<Code>([^<]{1,64})<\/Code>/.exec(xhr.responseText || '');
-      var storageCode = match ? match[1] : 'HTTP_' + xhr.status;
-      showRefusal('storage', storageCode, 'Storage refused the upload',
-        'The storage service answered HTTP ' + xhr.status + ' (' + storageCode + '). ' +
-        (xhr.status === 403 ? 'The upload URL may have expired or the file changed since it was signed; choose it again.' : 'Try again.'));
-    };
-    xhr.onerror = function () {
-      current = null;
-      showRefusal('storage', 'NETWORK_ERROR', 'The upload could not reach storage',
-        'The browser could not send the file to storage. With a real bucket, check its CORS rules allow PUT from this page\'s origin.');
-    };
-    xhr.onabort = function () { current = null; };
-    setStatus('Uploading "' + file.name + '" (' + formatBytes(file.size) + ') straight to storage…', false);
-    xhr.send(file);
+      showRefusal('storage', error.code, 'Storage refused the upload',
+        'The storage service answered HTTP ' + error.status + ' (' + error.code + '). ' +
+        (error.status === 403 ? 'The upload URL may have expired or the file changed since it was signed; choose it again.' : 'Try again.'));
+      return;
+    }
+    if (error.code === 'NETWORK_ERROR') {
+      showRefusal('darkroom', 'NETWORK_ERROR', 'darkroom could not be reached', error.message);
+      return;
+    }
+    var explained = explainRefusal(error.code, error.message, error, file, appName);
+    showRefusal('darkroom', error.code, explained[0], explained[1]);
   }
 
   function show(file, grant) {

@@ -10,7 +10,9 @@
  */
 import type { RequestHandler, Response, Router } from 'express';
 import type { AppRegistry } from '../../config/app-registry.js';
+import { darkroomError } from '../../core/errors.js';
 import { methodNotAllowed } from '../error-handler.js';
+import { loadClientModules } from '../demo-page/client-module.js';
 import { demoPageCsp } from '../demo-page/csp.js';
 import { demoPageHtml, demoPageIcon } from '../demo-page/page-html.js';
 import { demoPageScript } from '../demo-page/page-script.js';
@@ -46,6 +48,9 @@ export const demoPagePaths = {
   icon: '/demo-page/icon.svg',
 } as const;
 
+/** Where the page loads the upload client's modules from (`index.js` and what it imports). */
+export const demoPageClientPath = '/demo-page/client/:module';
+
 export function demoPageRoutes(router: Router, deps: DemoPageDeps): void {
   const withPageHeaders: RequestHandler = (_req, res, next) => {
     res.locals.route = 'demo_page';
@@ -65,7 +70,17 @@ export function demoPageRoutes(router: Router, deps: DemoPageDeps): void {
   router.get(demoPagePaths.apps, withPageHeaders, (_req, res) => {
     res.json({ apps: listApps(deps.registry) });
   });
-  for (const path of Object.values(demoPagePaths)) router.all(path, methodNotAllowed(['GET', 'HEAD']));
+  // The upload client the page imports, as browser modules (a fixed set, read once).
+  const clientModules = loadClientModules();
+  router.get(demoPageClientPath, withPageHeaders, (req, res, next) => {
+    const source = clientModules.get(String(req.params.module));
+    if (source === undefined) {
+      next(darkroomError('ROUTE_NOT_FOUND'));
+      return;
+    }
+    res.type('text/javascript; charset=utf-8').send(source);
+  });
+  for (const path of [...Object.values(demoPagePaths), demoPageClientPath]) router.all(path, methodNotAllowed(['GET', 'HEAD']));
 }
 
 /** The served apps, by name, with their upload policy. */

@@ -20,6 +20,8 @@ import { unknownAppLabel, type DarkroomMetrics } from '../../metrics/metrics.js'
 import { rateLimitHeaders } from '../../ratelimit/rate-limit-headers.js';
 import type { RateLimit, RateLimiter } from '../../ratelimit/rate-limiter.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
+import type { PresignResponse } from '../api-schemas.js';
+import { presignCorsHeaders } from '../cors.js';
 import { isJsonMediaType, readJsonBody } from '../json-body.js';
 import { sendJson } from '../json-response.js';
 import { publicImageUrl } from './public-url.js';
@@ -33,7 +35,7 @@ export const maxPresignBodyBytes = 8 * 1024;
  */
 export const unknownAppRateLimit: RateLimit = { requests: 60, windowSeconds: 60 };
 
-const presignBodySchema = z
+export const presignBodySchema = z
   .object({
     file: z.string().min(1).max(1024),
     contentType: z.string().min(1).max(255).optional(),
@@ -61,6 +63,8 @@ export function presignUploadRoutes(router: Router, deps: PresignUploadDeps): vo
 function presignHandler(deps: PresignUploadDeps): RequestHandler {
   return async (req, res) => {
     res.locals.route = 'presign_upload';
+    // Before any check, so that a listed origin's page can read refusals too.
+    presignCorsHeaders(deps.registry, req, res, String(req.params.appName));
     try {
       await authoriseUpload(deps, req, res);
     } catch (error) {
@@ -134,7 +138,7 @@ async function authoriseUpload(deps: PresignUploadDeps, req: Request, res: Respo
       headers: presigned.headers,
       expiresAt: presigned.expiresAt.toISOString(),
     },
-  });
+  } satisfies PresignResponse);
 }
 
 function parseBody(body: unknown): z.infer<typeof presignBodySchema> {

@@ -14,6 +14,7 @@ import { ImageDelivery, originalRules, type CheckedReply, type DeliveryProgress 
 import { ImageReader } from '../../delivery/image-reader.js';
 import { streamBody } from '../../delivery/stream-body.js';
 import type { DarkroomMetrics } from '../../metrics/metrics.js';
+import { setPublicReadCorsHeaders } from '../cors.js';
 import { logFor } from '../request-context.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
 
@@ -41,6 +42,7 @@ export function readImageRoutes(router: Router, deps: ReadImageDeps): void {
 function readImageHandler(deps: ReadImageDeps, delivery: ImageDelivery): RequestHandler {
   return async (req, res) => {
     res.locals.route = 'read_image';
+    setPublicReadCorsHeaders(res);
     const appName = String(req.params.appName);
     const key = String(req.params.key);
     const app = servedApp(deps.registry, appName);

@@ -49,6 +49,14 @@ export interface AppCondition {
   readonly observedGeneration?: number;
 }
 
+/** A condition besides `Ready` (e.g. `CORSReady`), before its transition time is set. */
+export interface ExtraCondition {
+  readonly type: string;
+  readonly status: AppCondition['status'];
+  readonly reason: string;
+  readonly message: string;
+}
+
 /** The `status` of a DarkroomApp. */
 export interface AppStatus {
   readonly observedGeneration?: number;
@@ -62,22 +70,33 @@ const maxMessageLength = 32_768;
  * The status the object should have. `current` is the object's status as read (anything);
  * `now` dates a transition. Pure.
  */
-export function desiredStatus(verdict: AppVerdict, generation: number | undefined, current: unknown, now: Date): AppStatus {
-  const status = verdict.ready ? 'True' : 'False';
-  const previous = currentReady(current);
-  const lastTransitionTime =
-    previous && previous.status === status && typeof previous.lastTransitionTime === 'string'
-      ? previous.lastTransitionTime
-      : now.toISOString().replace(/\.\d{3}Z$/, 'Z'); // metav1.Time has second precision
-  const condition: AppCondition = {
+export function desiredStatus(
+  verdict: AppVerdict,
+  generation: number | undefined,
+  current: unknown,
+  now: Date,
+  extra: readonly ExtraCondition[] = [],
+): AppStatus {
+  const ready: ExtraCondition = {
     type: 'Ready',
-    status,
+    status: verdict.ready ? 'True' : 'False',
     reason: verdict.ready ? readyReason : verdict.reason,
     message: verdict.ready ? 'The app is valid and being served.' : messageFor(verdict.problems),
-    lastTransitionTime,
-    ...(generation === undefined ? {} : { observedGeneration: generation }),
   };
-  return { ...(generation === undefined ? {} : { observedGeneration: generation }), conditions: [condition] };
+  const conditions = [ready, ...extra].map((condition): AppCondition => {
+    const previous = currentCondition(current, condition.type);
+    const lastTransitionTime =
+      previous && previous.status === condition.status && typeof previous.lastTransitionTime === 'string'
+        ? previous.lastTransitionTime
+        : now.toISOString().replace(/\.\d{3}Z$/, 'Z'); // metav1.Time has second precision
+    return {
+      ...condition,
+      message: condition.message.length <= maxMessageLength ? condition.message : `${condition.message.slice(0, maxMessageLength - 1)}…`,
+      lastTransitionTime,
+      ...(generation === undefined ? {} : { observedGeneration: generation }),
+    };
+  });
+  return { ...(generation === undefined ? {} : { observedGeneration: generation }), conditions };
 }
 
 /** True when writing `desired` would change nothing. */
@@ -93,11 +112,11 @@ export function messageFor(problems: readonly SpecProblem[]): string {
   return text.length <= maxMessageLength ? text : `${text.slice(0, maxMessageLength - 1)}…`;
 }
 
-function currentReady(current: unknown): Partial<AppCondition> | undefined {
+function currentCondition(current: unknown, type: string): Partial<AppCondition> | undefined {
   if (typeof current !== 'object' || current === null) return undefined;
   const conditions = (current as { conditions?: unknown }).conditions;
   if (!Array.isArray(conditions)) return undefined;
   return conditions.find((condition: unknown): condition is Partial<AppCondition> =>
-    typeof condition === 'object' && condition !== null && (condition as { type?: unknown }).type === 'Ready',
+    typeof condition === 'object' && condition !== null && (condition as { type?: unknown }).type === type,
   );
 }

@@ -16,7 +16,7 @@ import type { ConfigSource } from '../../config-source.js';
 import { parseDarkroomApp, type AppParseResult, type DarkroomApp } from '../../darkroom-app.js';
 import { buildSnapshot, type LocatedParseResult } from '../../snapshot.js';
 import type { StoragePolicy } from '../../storage-policy.js';
-import { desiredStatus, type AppVerdict } from './app-status.js';
+import { desiredStatus, type AppVerdict, type ExtraCondition } from './app-status.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { ClientNodeKubeApi, type KubeApi, type KubeObject } from './kube-api.js';
 import { LeaseElector } from './lease-elector.js';
@@ -82,6 +82,8 @@ export class KubernetesConfigSource implements ConfigSource {
   readonly #objects = new Map<string, KubeObject>();
   readonly #parsed = new Map<string, { resourceVersion: string | undefined; result: AppParseResult }>();
   readonly #state: ListWatchState = { resourceVersion: '' };
+  /** Conditions besides Ready reported by other parts (CORSReady), by `namespace/name`. */
+  readonly #extraConditions = new Map<string, Map<string, ExtraCondition>>();
   /** The last snapshot built: which objects it refused (name conflicts, storage policy) and why. */
   #snapshot: AppSnapshot | undefined;
   /** True once the first snapshot was delivered (after the first Secret reads). */
@@ -171,6 +173,16 @@ export class KubernetesConfigSource implements ConfigSource {
     this.#writer.stop();
     this.#secretReader.stop();
     await Promise.all([this.#supervisor.stop(), this.#elector.stop()]);
+  }
+
+  reportCondition(app: DarkroomApp, type: string, condition: ExtraCondition | undefined): void {
+    const key = `${app.metadata.namespace ?? ''}/${app.metadata.name}`;
+    const conditions = this.#extraConditions.get(key) ?? new Map<string, ExtraCondition>();
+    if (condition) conditions.set(type, condition);
+    else conditions.delete(type);
+    if (conditions.size > 0) this.#extraConditions.set(key, conditions);
+    else this.#extraConditions.delete(key);
+    this.#reconcileStatuses();
   }
 
   #handlers(): ListWatchHandlers {
@@ -326,7 +338,9 @@ export class KubernetesConfigSource implements ConfigSource {
     for (const [key, object] of this.#objects) {
       const verdict = this.#verdict(key, object);
       if (!verdict) continue;
-      const desired = desiredStatus(verdict, object.metadata.generation, object.status, now);
+      // Extra conditions describe a served app: an app that is not Ready carries only Ready.
+      const extra = verdict.ready ? [...(this.#extraConditions.get(key)?.values() ?? [])] : [];
+      const desired = desiredStatus(verdict, object.metadata.generation, object.status, now, extra);
       this.#writer.reconcile(object.metadata.namespace ?? '', object.metadata.name, object.status, desired, object.metadata.resourceVersion);
     }
   }
