@@ -48,6 +48,10 @@ export const genericErrorCodes = ['BAD_REQUEST', 'INTERNAL_ERROR'] as const sati
 export const presignErrorCodes = [
   'MISSING_OWNER_ID',
   'INVALID_OWNER_ID',
+  // jwt mode (spec.auth.mode): the bearer token takes the owner header's place.
+  'MISSING_TOKEN',
+  'INVALID_TOKEN',
+  'TOKEN_KEYS_UNAVAILABLE',
   'UNSUPPORTED_MEDIA_TYPE',
   'PAYLOAD_TOO_LARGE',
   'INVALID_JSON',

@@ -121,7 +121,13 @@ export function buildOpenApiDocument(version: string): OpenApiDocument {
         `a path no endpoint serves answers 404 \`${routingErrorCodes[0]}\`, a method an endpoint does not take 405 \`${routingErrorCodes[1]}\` with \`Allow\`.`,
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
-    components: { responses: routingResponses() },
+    components: {
+      responses: routingResponses(),
+      securitySchemes: {
+        ownerHeader: { type: 'apiKey', in: 'header', name: 'X-Owner-Id', description: '`spec.auth.mode: header` (the default): the uploader, set by the authenticating gateway in front of darkroom.' },
+        bearerToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: '`spec.auth.mode: jwt`: a token verified against the app’s JWKS; the owner is its `ownerClaim`.' },
+      },
+    },
     paths: {
       [openApiPaths.presign]: {
         post: {
@@ -133,10 +139,13 @@ export function buildOpenApiDocument(version: string): OpenApiDocument {
           requestParams: {
             path: z.object({ appName: appNameParam }),
             header: z.object({
-              'X-Owner-Id': text('The uploader, asserted by the authenticating gateway (1–128 visible ASCII characters). `X_Owner_Id` is read too.').optional(),
+              'X-Owner-Id': text('`header` mode: the uploader, asserted by the authenticating gateway (1–128 visible ASCII characters). `X_Owner_Id` is read too. Ignored in `jwt` mode.').optional(),
+              Authorization: text('`jwt` mode: `Bearer <JWT>`.').optional(),
               Origin: z.string().regex(originPattern).meta({ description: 'A browser page’s origin; CORS headers answer listed origins.' }).optional(),
             }),
           },
+          // One of the two, as the app's spec.auth.mode says.
+          security: [{ ownerHeader: [] }, { bearerToken: [] }],
           requestBody: { required: true, content: { 'application/json': { schema: presignBodySchema } } },
           responses: {
             '200': {
