@@ -34,14 +34,16 @@ describe('GCS bucket cors', () => {
     expect(await provider.readCorsRules()).toEqual({ state: 'none' });
   });
 
-  it('requires the signed x-goog-content-length-range in responseHeader, and passes once it is there', async () => {
+  it('requires the signed x-goog-content-length-range and x-goog-if-generation-match in responseHeader, and passes once they are there', async () => {
     const needed = await requirement();
-    expect(needed.headers).toEqual(['content-type', 'x-goog-content-length-range']);
+    expect(needed.headers).toEqual(['content-type', 'x-goog-content-length-range', 'x-goog-if-generation-match']);
     emulator.bucketCors.set(bucket, [{ origin: [origin], method: ['PUT'], responseHeader: ['Content-Type'], maxAgeSeconds: 3600 }]);
     const partial = await provider.readCorsRules();
     expect(partial).toEqual({ state: 'rules', rules: [{ origins: [origin], methods: ['PUT'], headers: ['Content-Type'] }] });
-    expect(corsVerdict(partial, needed).message).toContain('does not allow header x-goog-content-length-range');
+    expect(corsVerdict(partial, needed).message).toContain('does not allow headers x-goog-content-length-range, x-goog-if-generation-match');
     emulator.bucketCors.set(bucket, [{ origin: [origin], method: ['PUT'], responseHeader: ['Content-Type', 'x-goog-content-length-range', 'ETag'] }]);
+    expect(corsVerdict(await provider.readCorsRules(), needed).message).toContain('does not allow header x-goog-if-generation-match');
+    emulator.bucketCors.set(bucket, [{ origin: [origin], method: ['PUT'], responseHeader: ['Content-Type', 'x-goog-content-length-range', 'x-goog-if-generation-match', 'ETag'] }]);
     expect(corsVerdict(await provider.readCorsRules(), needed)).toMatchObject({ status: 'True', reason: 'CORSRulesMatch' });
   });
 
