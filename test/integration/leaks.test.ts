@@ -72,25 +72,26 @@ describe('storage providers', () => {
 });
 
 describe('a start that fails', () => {
-  let redis: TestRedisServer;
-  let directory: string;
+  let redis: TestRedisServer | undefined;
+  let directory: string | undefined;
   beforeAll(async () => {
     redis = await startRedisServer();
     directory = await mkdtemp(join(tmpdir(), 'darkroom-leaks-'));
   });
   afterAll(async () => {
     await redis?.stop();
-    await rm(directory, { recursive: true, force: true });
+    if (directory) await rm(directory, { recursive: true, force: true });
   });
 
   it('releases the Redis connection (the config source could not produce a first snapshot)', async () => {
     // An apps file that is not there: the file source cannot produce its first snapshot.
-    const appsFile = join(directory, 'missing.yaml');
-    const observer = new Redis(redis.url);
+    const appsFile = join(directory!, 'missing.yaml');
+    const url = redis!.url;
+    const observer = new Redis(url);
     const connected = async () => Number(/connected_clients:(\d+)/.exec(await observer.info('clients'))?.[1]);
     try {
       const before = await connected();
-      const settings = loadSettings({ PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', DARKROOM_APPS_FILE: appsFile, REDIS_URL: redis.url, LOG_LEVEL: 'silent' });
+      const settings = loadSettings({ PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', DARKROOM_APPS_FILE: appsFile, REDIS_URL: url, LOG_LEVEL: 'silent' });
       const started = startDarkroom(settings, { logger: createLogger('silent') });
       await expect(started).rejects.toBeDefined();
       await expect.poll(connected, { timeout: 2_000, interval: 20 }).toBe(before);
