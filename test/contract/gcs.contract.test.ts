@@ -1,7 +1,7 @@
 /**
  * The storage contract, run against the GCS provider on the in-process GCS emulator, which
  * verifies V4 signatures with the service account's public key. Signed with a local key here;
- * `test/unit/gcs-signblob.test.ts` covers signing through IAM signBlob.
+ * `test/integration/gcs-signblob.test.ts` covers signing through IAM signBlob.
  */
 import { createGcsStorageProvider } from '../../src/storage/gcs-builder.js';
 import { startGcsEmulator, testServiceAccount } from '../support/gcs-emulator.js';

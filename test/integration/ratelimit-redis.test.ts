@@ -26,7 +26,7 @@ beforeAll(async () => {
   redis = await startRedisServer();
   // A generous decision timeout: these tests are about sharing, and a CI machine busy enough to
   // stall an event loop for 30 ms would otherwise turn a slow answer into a per-instance decision.
-  // Timeouts themselves are tested in test/unit/redis-rate-limiter.test.ts.
+  // Timeouts themselves are tested in test/integration/redis-rate-limiter.test.ts.
   const env = { REDIS_URL: redis.url, DARKROOM_RATELIMIT_REDIS_TIMEOUT_MS: '2000' };
   [one, two, closed] = await Promise.all([
     startStack({ appsYaml: appsWith(5), env }),
