@@ -104,9 +104,12 @@ describe('metrics referenced by the dashboard and the rules', () => {
       'Rate-limit rejections per app',
       'DarkroomApps served / invalid',
       'Config watch',
+      'Variant hit rate by tier per app',
+      'Variant transform time quantiles',
+      'Variant transform queue depth per pod',
     ]) {
       expect(titles).toContain(title);
     }
-    expect(dashboardExprs.filter((expr) => expr.includes('histogram_quantile')).length).toBeGreaterThanOrEqual(6);
+    expect(dashboardExprs.filter((expr) => expr.includes('histogram_quantile')).length).toBeGreaterThanOrEqual(8);
   });
 });
