@@ -1,9 +1,11 @@
 /**
- * Bounds transform work in one pod: at most `concurrency` transforms run at once, at most
+ * Bounds transform work in one pod: at most `concurrency` tasks hold a slot at once, at most
  * `maxQueued` more wait, and anything beyond is refused at once with TRANSFORM_BUSY (503,
  * `Retry-After`) rather than queued without end. Requests for a variant that is already being
- * made join that work (single flight): N clients asking for the same missing variant cost one
- * transform and one slot. No I/O of its own; the caller's task does the work.
+ * made join that work (single flight, `once`): N clients asking for the same missing variant cost
+ * one transform and one slot. The two are apart so that a caller holds a slot only for the work
+ * that needs it (reading the original and transforming: memory and CPU), not while it stores the
+ * result. No I/O of its own; the caller's tasks do the work.
  */
 import { darkroomError } from '../core/errors.js';
 
@@ -40,26 +42,33 @@ export class TransformGate {
   }
 
   /**
-   * Runs `task` for `key` under the bounds, or joins the run already under way for `key` (the
-   * joiner gets the same result or error). Throws TRANSFORM_BUSY when every slot is taken and
-   * the queue is full.
+   * Single flight: runs `work` for `key`, or joins the run already under way for `key` (the
+   * joiner gets the same result or error). The key is free again once `work` settles.
    */
-  async run<T>(key: string, task: () => Promise<T>): Promise<{ value: T; outcome: GateOutcome }> {
+  async once<T>(key: string, work: () => Promise<T>): Promise<{ value: T; outcome: GateOutcome }> {
     const existing = this.inFlight.get(key) as Promise<T> | undefined;
     if (existing) return { value: await existing, outcome: 'joined' };
-    if (this.running >= this.options.concurrency && this.waiting.length >= this.options.maxQueued) {
-      throw darkroomError('TRANSFORM_BUSY', { retryAfterSeconds: this.options.retryAfterSeconds });
-    }
-    const work = this.withSlot(task);
-    this.inFlight.set(key, work);
+    const run = work();
+    this.inFlight.set(key, run);
     try {
-      return { value: await work, outcome: 'started' };
+      return { value: await run, outcome: 'started' };
     } finally {
       this.inFlight.delete(key);
     }
   }
 
-  private async withSlot<T>(task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `task` in a slot: at once when one is free, after the tasks ahead of it when the queue
+   * has room, else throws TRANSFORM_BUSY (with `Retry-After`) without running it.
+   */
+  async withSlot<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.options.concurrency && this.waiting.length >= this.options.maxQueued) {
+      throw darkroomError('TRANSFORM_BUSY', { retryAfterSeconds: this.options.retryAfterSeconds });
+    }
+    return this.#inSlot(task);
+  }
+
+  async #inSlot<T>(task: () => Promise<T>): Promise<T> {
     if (this.running >= this.options.concurrency) {
       await new Promise<void>((resolve) => {
         this.waiting.push(resolve);
@@ -71,12 +80,12 @@ export class TransformGate {
     try {
       return await task();
     } finally {
-      this.release();
+      this.#release();
     }
   }
 
   /** Hands the slot straight to the next waiter (running stays the same), or frees it. */
-  private release(): void {
+  #release(): void {
     const next = this.waiting.shift();
     if (next) {
       this.options.onQueueDepth?.(this.waiting.length);

@@ -22,12 +22,14 @@ describe('TransformGate', () => {
     const gate = new TransformGate({ concurrency: 2, maxQueued: 1, retryAfterSeconds: 2, onQueueDepth: (depth) => depths.push(depth) });
     const tasks = [deferred<string>(), deferred<string>(), deferred<string>()];
     const started: number[] = [];
-    const runs = tasks.map((task, index) => gate.run(`k${index}`, () => { started.push(index); return task.promise; }));
+    const runs = tasks.map((task, index) => gate.withSlot(() => { started.push(index); return task.promise; }));
     await settle();
     expect(started).toEqual([0, 1]);
     expect([gate.active, gate.queued]).toEqual([2, 1]);
 
-    const refused = await gate.run('k3', async () => 'never').catch((error: unknown) => error);
+    let ranRefused = false;
+    const refused = await gate.withSlot(async () => { ranRefused = true; return 'never'; }).catch((error: unknown) => error);
+    expect(ranRefused).toBe(false);
     expect(isDarkroomError(refused) && [refused.code, refused.status, refused.retryAfterSeconds]).toEqual(['TRANSFORM_BUSY', 503, 2]);
 
     tasks[0]!.resolve('a');
@@ -36,7 +38,7 @@ describe('TransformGate', () => {
     expect([gate.active, gate.queued]).toEqual([2, 0]);
     tasks[1]!.resolve('b');
     tasks[2]!.resolve('c');
-    expect((await Promise.all(runs)).map((run) => run.value)).toEqual(['a', 'b', 'c']);
+    expect(await Promise.all(runs)).toEqual(['a', 'b', 'c']);
     expect([gate.active, gate.queued]).toEqual([0, 0]);
     expect(depths).toEqual([1, 0]);
   });
@@ -45,7 +47,8 @@ describe('TransformGate', () => {
     const gate = new TransformGate({ concurrency: 1, maxQueued: 0, retryAfterSeconds: 1 });
     const task = deferred<string>();
     let calls = 0;
-    const runs = Array.from({ length: 5 }, () => gate.run('same', () => { calls += 1; return task.promise; }));
+    // Five clients, one slot and no queue: only single flight lets all five through.
+    const runs = Array.from({ length: 5 }, () => gate.once('same', () => gate.withSlot(() => { calls += 1; return task.promise; })));
     await settle();
     task.resolve('made');
     const results = await Promise.all(runs);
@@ -57,13 +60,13 @@ describe('TransformGate', () => {
   it('a failure reaches every joiner, frees the slot and the key', async () => {
     const gate = new TransformGate({ concurrency: 1, maxQueued: 0, retryAfterSeconds: 1 });
     const task = deferred<string>();
-    const first = gate.run('k', () => task.promise);
-    const second = gate.run('k', () => Promise.resolve('other'));
+    const first = gate.once('k', () => gate.withSlot(() => task.promise));
+    const second = gate.once('k', () => Promise.resolve('other'));
     task.reject(new Error('broken input'));
     await expect(first).rejects.toThrow('broken input');
     await expect(second).rejects.toThrow('broken input');
     expect(gate.active).toBe(0);
     // The key is free again: the next call runs its own task.
-    expect(await gate.run('k', async () => 'retry')).toEqual({ value: 'retry', outcome: 'started' });
+    expect(await gate.once('k', async () => 'retry')).toEqual({ value: 'retry', outcome: 'started' });
   });
 });
