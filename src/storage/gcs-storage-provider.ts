@@ -19,6 +19,7 @@ import {
   type ObjectReadStream,
   type PresignedUpload,
   type PresignUploadRequest,
+  type PutObjectRequest,
   type ReadOptions,
   type StorageProvider,
 } from './storage-provider.js';
@@ -105,6 +106,23 @@ export class GcsStorageProvider implements StorageProvider {
     try {
       const [metadata] = await this.bucket.file(key).getMetadata();
       return metadataOf(metadata);
+    } catch (error) {
+      throw translateGcsError(error);
+    }
+  }
+
+  async put(request: PutObjectRequest, options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    options.signal?.throwIfAborted();
+    try {
+      // One request (no resumable session): variants are small, and a failed write is simply made again.
+      await this.bucket.file(request.key).save(request.body, {
+        resumable: false,
+        // The library checks the written object's hash against the bytes sent; MD5 is on every
+        // non-composite object GCS answers with.
+        validation: 'md5',
+        contentType: request.contentType,
+        metadata: { contentType: request.contentType, cacheControl: request.cacheControl },
+      });
     } catch (error) {
       throw translateGcsError(error);
     }

@@ -57,6 +57,16 @@ export interface ReadOptions {
   readonly range?: { readonly start: number; readonly end?: number };
 }
 
+/** An object darkroom writes itself (a variant it made), never bytes from a client. */
+export interface PutObjectRequest {
+  /** Full object key in the bucket (prefix included). */
+  readonly key: string;
+  readonly body: Buffer;
+  readonly contentType: string;
+  /** Stored with the object, so a CDN in front of the bucket caches it as darkroom would. */
+  readonly cacheControl: string;
+}
+
 export interface StorageProvider {
   /** Signs a PUT for one object. Local CPU work for most providers. */
   presignUpload(request: PresignUploadRequest): Promise<PresignedUpload>;
@@ -64,6 +74,11 @@ export interface StorageProvider {
   openRead(key: string, options?: ReadOptions): Promise<ObjectReadStream>;
   /** The object's metadata. */
   head(key: string, options?: ReadOptions): Promise<ObjectMetadata>;
+  /**
+   * Writes an object darkroom made, replacing one at the same key (a variant made twice, by two
+   * replicas that raced, has the same bytes). `signal` cancels the request.
+   */
+  put(request: PutObjectRequest, options?: { readonly signal?: AbortSignal }): Promise<void>;
 }
 
 /**
