@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { only, root, template, type K8sObject } from './helm.js';
+import { helm, only, root, template, templateArgs, type K8sObject } from './helm.js';
 
 const monitoring = ['monitoring.coreos.com/v1'];
 const allFeatures = 'charts/darkroom/ci/all-features-values.yaml';
@@ -220,6 +220,16 @@ describe('Redis', () => {
     expect(envOf(objects, 'DARKROOM_RATELIMIT_REDIS_FAILURE_MODE')?.value).toBe('closed');
     expect(envOf(objects, 'DARKROOM_RATELIMIT_REDIS_TIMEOUT_MS')?.value).toBe('50');
     expect(envOf(template({}), 'DARKROOM_RATELIMIT_REDIS_FAILURE_MODE')).toBeUndefined();
+  });
+
+  it('passes the transform bounds, and refuses a concurrency that would leave fewer than two libuv threads', () => {
+    const defaults = template({});
+    expect(['UV_THREADPOOL_SIZE', 'DARKROOM_TRANSFORM_CONCURRENCY', 'DARKROOM_TRANSFORM_QUEUE', 'DARKROOM_TRANSFORM_TIMEOUT_SECONDS'].map((name) => envOf(defaults, name)?.value)).toEqual(['4', '2', '64', '10']);
+    const wider = template({ set: ['config.transforms.concurrency=6', 'config.transforms.threadPoolSize=8'] });
+    expect([envOf(wider, 'UV_THREADPOOL_SIZE')?.value, envOf(wider, 'DARKROOM_TRANSFORM_CONCURRENCY')?.value]).toEqual(['8', '6']);
+    const refused = helm(templateArgs({ set: ['config.transforms.concurrency=3'] }));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('config.transforms.concurrency must be at most config.transforms.threadPoolSize - 2');
   });
 
   it('keeps the try-it page off', () => {
