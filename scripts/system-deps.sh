@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# The Debian packages the test suite starts as real parts: redis-server, nginx (the CDN stand-in),
-# promtool (alert rules), chromium (the browser page); and faketime, with which CI runs the suite
-# a second time with the clock 400 days ahead. Installs the missing ones when it can
-# (root with apt-get); otherwise names them and fails, so no test is silently skipped.
+# The Debian packages the test suite starts as real parts: redis-server, redis-cli (creates the test
+# Redis Cluster), nginx (the CDN stand-in), promtool (alert rules), chromium (the browser page),
+# etcd, kubectl and openssl (the real kube-apiserver tier in test/kube; scripts/kube-apiserver.sh
+# installs its Go toolchain itself), faketime, with which CI runs the suite a second time with the
+# clock 400 days ahead, and wrk, which drives the benchmarks in bench/.
+# Installs the missing ones when it can (root with apt-get); otherwise names them and fails, so no
+# test is silently skipped.
 set -euo pipefail
 
 declare -A package_for=(
   [redis-server]=redis-server
+  [redis-cli]=redis-tools
   [nginx]=nginx-light
   [promtool]=prometheus
   [chromium]=chromium
+  [etcd]=etcd-server
+  [kubectl]=kubernetes-client
+  [openssl]=openssl
   [faketime]=faketime
+  [wrk]=wrk
 )
 
 missing=()

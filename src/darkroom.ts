@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { createAdminApp, createApp } from './app.js';
 import { AppRegistry, type AppSnapshot } from './config/app-registry.js';
@@ -64,14 +65,21 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   // Apps that name a credentials Secret get it through the source that read it (Kubernetes only).
   const storage = new CachedStorageProviders(
     { s3: buildS3StorageProvider, gcs: buildGcsStorageProvider },
-    { s3Endpoint: settings.s3DefaultEndpoint, secrets: configSource.secrets },
+    {
+      s3Endpoint: settings.s3DefaultEndpoint,
+      secrets: configSource.secrets,
+      onPresignFallback: (app, reason, error) => {
+        metrics.presignFallbacks.inc({ app, reason });
+        logger.warn({ app, reason, err: error }, `S3 upload URLs for app "${app}" are signed through getSignedUrl (slower): ${reason}`);
+      },
+    },
   );
-  // REDIS_URL shares limits across replicas; without it each replica limits in memory.
+  // Redis (REDIS_URL, a Cluster or Sentinel) shares limits across replicas; without it each replica limits in memory.
   const rateLimiter =
     options.rateLimiter ??
-    (settings.redisUrl
+    (settings.redis
       ? await startRedisRateLimiter(
-          { url: settings.redisUrl, failureMode: settings.rateLimitRedisFailureMode, commandTimeoutMs: settings.rateLimitRedisTimeoutMs },
+          { connection: settings.redis, failureMode: settings.rateLimitRedisFailureMode, commandTimeoutMs: settings.rateLimitRedisTimeoutMs },
           metrics,
           logger,
         )
@@ -82,9 +90,16 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   const cdnClient = new CdnClient();
   const cdns = new CdnBreakers(cdnClient, metrics, logger);
   const imageReader = new ImageReader({ storage, metrics, cdns });
+  /** Everything that holds connections, released once: on close, or when the start fails. */
+  const releaseDependencies = async (): Promise<void> => {
+    await rateLimiter.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the rate limiter failed'));
+    cdns.close();
+    await cdnClient.close().catch(() => undefined);
+    storage.close();
+  };
 
-  registry.onChange((snapshot) => {
-    reportSnapshot(logger, metrics, snapshot);
+  registry.onChange((snapshot, previous) => {
+    reportSnapshot(logger, metrics, snapshot, previous);
     storage.retain(snapshot.apps);
     cdns.retain(snapshot.apps);
   });
@@ -113,11 +128,13 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
   server.keepAliveTimeout = keepAliveTimeoutMs;
   server.headersTimeout = keepAliveTimeoutMs + 1_000;
   const adminServer = createAdminApp(metrics).listen(settings.adminPort, settings.host);
-  await Promise.all([once(server, 'listening'), once(adminServer, 'listening')]);
   try {
+    await Promise.all([once(server, 'listening'), once(adminServer, 'listening')]);
     await configStarted;
   } catch (error) {
+    // A start that fails must not leave the Redis connection, the CDN pool or storage sockets open.
     await Promise.all([drain(server, 0), drain(adminServer, 0), configSource.stop()]);
+    await releaseDependencies();
     throw error;
   }
 
@@ -141,9 +158,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
         logger.info({ drainTimeoutMs }, 'draining in-flight requests');
         await Promise.all([drain(server, drainTimeoutMs), drain(adminServer, 1_000)]);
         await configSource.stop();
-        await rateLimiter.close();
-        cdns.close();
-        await cdnClient.close();
+        await releaseDependencies();
         logger.info('darkroom stopped');
       })();
       return closing;
@@ -162,12 +177,21 @@ function defaultConfigSource(
   return createKubernetesConfigSource(settings, metrics, logger, kubernetes);
 }
 
-/** Logs every invalid app by name and field path, and updates the config gauges. */
-function reportSnapshot(logger: Logger, metrics: DarkroomMetrics, snapshot: AppSnapshot): void {
+/**
+ * Logs each invalid app by name and field path once per change of its state (not on every rebuild
+ * of the table: a watch event or a Secret refresh rebuilds it), and updates the config gauges.
+ */
+function reportSnapshot(logger: Logger, metrics: DarkroomMetrics, snapshot: AppSnapshot, previous: AppSnapshot): void {
   for (const report of snapshot.invalid.values()) {
+    if (isDeepStrictEqual(previous.invalid.get(report.name), report)) continue;
     logger.warn({ app: report.name, problems: report.problems }, `DarkroomApp "${report.name}" is invalid and not served`);
   }
+  for (const report of previous.invalid.values()) {
+    if (snapshot.apps.has(report.name)) logger.info({ app: report.name }, `DarkroomApp "${report.name}" is valid again and served`);
+  }
+  const reportedBefore = new Set(previous.unnamedInvalid.map((document) => JSON.stringify(document)));
   for (const document of snapshot.unnamedInvalid) {
+    if (reportedBefore.has(JSON.stringify(document))) continue;
     logger.warn({ where: document.where, problems: document.problems }, `${document.where} is not a valid DarkroomApp`);
   }
   const invalid = snapshot.invalid.size + snapshot.unnamedInvalid.length;

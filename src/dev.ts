@@ -32,6 +32,8 @@ async function dev(): Promise<void> {
     port: Number(env.DARKROOM_DEV_S3_PORT ?? 0),
     directory: env.DARKROOM_DEV_STORAGE_DIR,
     corsAllowedOrigins: ['*'],
+    // The region darkroom's S3 clients sign for when an app names none (see s3-client.ts).
+    region: env.AWS_REGION ?? 'us-east-1',
   });
   env.DARKROOM_S3_ENDPOINT ??= storage.endpoint;
   // The S3 SDK's default credential chain reads these, exactly as it reads a pod's in production.

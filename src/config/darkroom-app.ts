@@ -129,6 +129,13 @@ const uploadSchema = z
     maxBytes: z.number().int().min(1).max(maxMaxBytes).default(defaultMaxBytes),
     /** Lifetime of a presigned upload URL in seconds. Default 900; 1 to 604800. */
     urlTTLSeconds: z.number().int().min(1).max(maxUrlTTLSeconds).default(defaultUrlTTLSeconds),
+    /**
+     * S3 apps: whether a presign request must declare `size` (S3 enforces `maxBytes` by signing
+     * that exact Content-Length). Default true. `false` issues a URL that binds no length for a
+     * size-less request, and the read path refuses (and counts) objects over `maxBytes`. GCS apps
+     * never need `size` (the signed length range enforces the limit).
+     */
+    requireSize: z.boolean().default(true),
   })
   .strict();
 

@@ -4,6 +4,7 @@
  * `process.env` (the AWS SDK's own variables such as AWS_REGION aside).
  */
 import { z } from 'zod';
+import { parseRedisAddresses, type RedisConnection } from './redis-connection.js';
 
 const portSchema = (fallback: number) =>
   z.coerce
@@ -43,7 +44,10 @@ function isRedisUrl(value: string): boolean {
 }
 
 /** Settings whose value may hold a secret: a problem with one never echoes the value. */
-const secretSettings = new Set(['REDIS_URL']);
+const secretSettings = new Set(['REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD']);
+
+const redisAddressList = (example: string) =>
+  optionalChecked((value) => parseRedisAddresses(value) !== undefined, `must be comma-separated host:port pairs such as ${example}`);
 
 const settingsSchema = z
   .object({
@@ -66,6 +70,20 @@ const settingsSchema = z
     DARKROOM_DEMO_PAGE: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }).default('off'),
     /** Redis for rate limits shared by all replicas (`redis://` or `rediss://` for TLS, auth in the URL). Unset: in-memory, per replica. */
     REDIS_URL: optionalChecked(isRedisUrl, 'must be a redis:// or rediss:// URL such as redis://:password@redis:6379/0'),
+    /** Seed nodes of a Redis Cluster for shared rate limits, `host:port,host:port`; instead of REDIS_URL. */
+    REDIS_CLUSTER_NODES: redisAddressList('redis-0.redis:6379,redis-1.redis:6379'),
+    /** Sentinels that watch the rate-limit primary, `host:port,host:port`; with REDIS_SENTINEL_NAME, instead of REDIS_URL. */
+    REDIS_SENTINELS: redisAddressList('sentinel-0:26379,sentinel-1:26379,sentinel-2:26379'),
+    /** The primary's name in the sentinels' configuration (`sentinel monitor <name> …`). */
+    REDIS_SENTINEL_NAME: optionalChecked((value) => /^[A-Za-z0-9._-]{1,128}$/.test(value), 'must be a Sentinel primary name: letters, digits, ".", "_" or "-"'),
+    /** ACL user for Cluster or Sentinel data nodes (with REDIS_URL the user is in the URL). Default: the `default` user. */
+    REDIS_USERNAME: optionalText,
+    /** Password for Cluster or Sentinel data nodes (with REDIS_URL the password is in the URL). */
+    REDIS_PASSWORD: optionalText,
+    /** Password of the sentinels themselves, when they require one. */
+    REDIS_SENTINEL_PASSWORD: optionalText,
+    /** TLS to Cluster or Sentinel nodes (and to the sentinels): `on` or `off`. Default off; with REDIS_URL use `rediss://`. */
+    REDIS_TLS: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }).default('off'),
     /** What uploads get while Redis is unreachable: `memory` (limit per replica, default) or `closed` (refuse with 503). */
     DARKROOM_RATELIMIT_REDIS_FAILURE_MODE: z.enum(['memory', 'closed'], { error: 'must be "memory" or "closed"' }).default('memory'),
     /** Longest wait for one rate-limit decision from Redis, in ms, before the failure mode applies. Default 30. */
@@ -126,6 +144,7 @@ const settingsSchema = z
     if (value.PORT !== 0 && value.PORT === value.ADMIN_PORT) {
       context.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must differ from PORT' });
     }
+    for (const [path, message] of redisTopologyProblems(value)) context.addIssue({ code: 'custom', path: [path], message });
     if (value.DARKROOM_TRANSFORM_CONCURRENCY > value.UV_THREADPOOL_SIZE - 2) {
       context.addIssue({
         code: 'custom',
@@ -134,6 +153,72 @@ const settingsSchema = z
       });
     }
   });
+
+type RawRedisSettings = {
+  REDIS_URL?: string | undefined;
+  REDIS_CLUSTER_NODES?: string | undefined;
+  REDIS_SENTINELS?: string | undefined;
+  REDIS_SENTINEL_NAME?: string | undefined;
+  REDIS_USERNAME?: string | undefined;
+  REDIS_PASSWORD?: string | undefined;
+  REDIS_SENTINEL_PASSWORD?: string | undefined;
+  REDIS_TLS: 'on' | 'off';
+};
+
+/** The settings that only make sense together (or never together), as [setting, problem] pairs. */
+function redisTopologyProblems(value: RawRedisSettings): [string, string][] {
+  const problems: [string, string][] = [];
+  const chosen = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((name) => value[name] !== undefined);
+  if (chosen.length > 1) {
+    for (const name of chosen.slice(1)) {
+      problems.push([name, `set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (${chosen[0]} is set too)`]);
+    }
+  }
+  if (value.REDIS_SENTINELS !== undefined && value.REDIS_SENTINEL_NAME === undefined) {
+    problems.push(['REDIS_SENTINEL_NAME', "is required with REDIS_SENTINELS: the primary's name in the sentinels' configuration"]);
+  }
+  if (value.REDIS_SENTINEL_NAME !== undefined && value.REDIS_SENTINELS === undefined) {
+    problems.push(['REDIS_SENTINEL_NAME', 'is only used with REDIS_SENTINELS']);
+  }
+  if (value.REDIS_SENTINEL_PASSWORD !== undefined && value.REDIS_SENTINELS === undefined) {
+    problems.push(['REDIS_SENTINEL_PASSWORD', 'is only used with REDIS_SENTINELS']);
+  }
+  const topology = value.REDIS_CLUSTER_NODES !== undefined || value.REDIS_SENTINELS !== undefined;
+  const inUrl = value.REDIS_URL !== undefined;
+  if (value.REDIS_USERNAME !== undefined && !topology) {
+    problems.push(['REDIS_USERNAME', `is only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS${inUrl ? ': with REDIS_URL put the user in the URL' : ''}`]);
+  }
+  if (value.REDIS_PASSWORD !== undefined && !topology) {
+    problems.push(['REDIS_PASSWORD', `is only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS${inUrl ? ': with REDIS_URL put the password in the URL' : ''}`]);
+  }
+  if (value.REDIS_TLS === 'on' && !topology) {
+    problems.push(['REDIS_TLS', `is only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS${inUrl ? ': with REDIS_URL use rediss://' : ''}`]);
+  }
+  return problems;
+}
+
+function redisConnectionOf(value: RawRedisSettings): RedisConnection | undefined {
+  const auth = { username: value.REDIS_USERNAME, password: value.REDIS_PASSWORD };
+  const tls = value.REDIS_TLS === 'on';
+  if (value.REDIS_URL !== undefined) return { kind: 'standalone', url: value.REDIS_URL };
+  if (value.REDIS_CLUSTER_NODES !== undefined) {
+    return { kind: 'cluster', nodes: Object.freeze(parseRedisAddresses(value.REDIS_CLUSTER_NODES)!), auth, tls };
+  }
+  if (value.REDIS_SENTINELS !== undefined) {
+    return {
+      kind: 'sentinel',
+      sentinels: Object.freeze(parseRedisAddresses(value.REDIS_SENTINELS)!),
+      name: value.REDIS_SENTINEL_NAME!,
+      auth,
+      sentinelPassword: value.REDIS_SENTINEL_PASSWORD,
+      tls,
+    };
+  }
+  return undefined;
+}
+
+/** Every environment variable darkroom reads as a setting (the README's settings table lists them). */
+export const settingNames: readonly string[] = Object.freeze(Object.keys(settingsSchema.shape));
 
 /** The validated, frozen process settings. */
 export interface Settings {
@@ -148,8 +233,11 @@ export interface Settings {
   readonly drainTimeoutMs: number;
   /** Pause between failing readiness and closing the listener on shutdown, in ms (`DARKROOM_SHUTDOWN_DELAY_SECONDS`). */
   readonly shutdownDelayMs: number;
-  /** Redis URL for shared rate limits (may hold a password: never log it); undefined means in-memory. */
-  readonly redisUrl: string | undefined;
+  /**
+   * Where shared rate limits live: one Redis, a Cluster or a Sentinel-managed primary (may hold a
+   * password: never log it); undefined means in-memory, per replica.
+   */
+  readonly redis: RedisConnection | undefined;
   /** `memory`: per-replica limits while Redis is unreachable; `closed`: uploads refused with 503. */
   readonly rateLimitRedisFailureMode: 'memory' | 'closed';
   /** Rate-limit command timeout in ms. */
@@ -209,7 +297,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     logLevel: value.LOG_LEVEL,
     drainTimeoutMs: Math.round(value.DARKROOM_DRAIN_TIMEOUT_SECONDS * 1000),
     shutdownDelayMs: Math.round(value.DARKROOM_SHUTDOWN_DELAY_SECONDS * 1000),
-    redisUrl: value.REDIS_URL,
+    redis: redisConnectionOf(value),
     rateLimitRedisFailureMode: value.DARKROOM_RATELIMIT_REDIS_FAILURE_MODE,
     rateLimitRedisTimeoutMs: value.DARKROOM_RATELIMIT_REDIS_TIMEOUT_MS,
     demoPage: value.DARKROOM_DEMO_PAGE === 'on',

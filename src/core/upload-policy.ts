@@ -9,6 +9,12 @@ export interface UploadPolicy {
   readonly allowPublicUpload: boolean;
   readonly allowedExtensions: readonly string[];
   readonly maxBytes: number;
+  /**
+   * Whether the request must declare its size: S3 enforces the limit by signing the exact
+   * Content-Length the client declared, so S3 apps need it (unless `upload.requireSize: false`);
+   * GCS signs a length range and does not.
+   */
+  readonly sizeRequired: boolean;
 }
 
 /** What the client asked to upload. */
@@ -17,14 +23,11 @@ export interface UploadIntent {
   readonly size: number | undefined;
 }
 
-/**
- * The first policy rule the intent breaks, or undefined when it may proceed. Size is required
- * because S3 enforces the limit by signing the exact Content-Length the client declared.
- */
+/** The first policy rule the intent breaks, or undefined when it may proceed. */
 export function checkUploadPolicy(policy: UploadPolicy, intent: UploadIntent): ErrorCode | undefined {
   if (!policy.allowPublicUpload) return 'PUBLIC_UPLOAD_DISABLED';
   if (!policy.allowedExtensions.includes(intent.extension)) return 'EXTENSION_NOT_ALLOWED';
-  if (intent.size === undefined) return 'SIZE_REQUIRED';
+  if (intent.size === undefined) return policy.sizeRequired ? 'SIZE_REQUIRED' : undefined;
   if (intent.size > policy.maxBytes) return 'FILE_TOO_LARGE';
   return undefined;
 }

@@ -13,12 +13,21 @@ import type { CdnClient } from './cdn-client.js';
 import { CdnFailure, CdnSource } from './cdn-source.js';
 import type { SourceReply, SourceRequest } from './image-source.js';
 
+/**
+ * One call through the breaker, as its caller sees it. When opossum's backstop timeout rejects
+ * `fire()` first, the caller marks the call abandoned, and a reply that arrives afterwards has its
+ * body destroyed at once (its socket closed) instead of being left unread until the idle timeout.
+ */
+export interface CdnCall {
+  abandoned: boolean;
+}
+
 /** One app's CDN. */
 export interface AppCdn {
   readonly settings: CdnSettings;
   readonly source: CdnSource;
   /** Fires `source.read` through the breaker. */
-  readonly breaker: CircuitBreaker<[SourceRequest], SourceReply>;
+  readonly breaker: CircuitBreaker<[SourceRequest, CdnCall], SourceReply>;
 }
 
 export class CdnBreakers {
@@ -64,7 +73,11 @@ export class CdnBreakers {
 
   #build(app: string, settings: CdnSettings): AppCdn {
     const source = new CdnSource(this.client, settings.url, settings.timeoutMs);
-    const breaker = createCdnBreaker((request: SourceRequest) => source.read(request), settings, {
+    const breaker = createCdnBreaker(async (request: SourceRequest, call: CdnCall) => {
+      const reply = await source.read(request);
+      if (call.abandoned) reply.body?.destroy();
+      return reply;
+    }, settings, {
       name: `cdn:${app}`,
       isNeutral: (error, request) => request.signal.aborted || (error instanceof CdnFailure && !error.countsAgainstCdn),
       onStateChange: (state) => {

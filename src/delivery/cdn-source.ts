@@ -9,7 +9,6 @@ import { CdnRequestError, type CdnClient, type CdnResponse } from './cdn-client.
 import { cdnTargetUnder, parseCdnBase, type CdnBase } from './cdn-url.js';
 import { formatRange, parseContentRange } from './http-semantics.js';
 import type { ImageSource, SourceReply, SourceRequest } from './image-source.js';
-import { peekBytes } from './peek.js';
 
 /** Why a read left the CDN for storage: the `reason` label of `darkroom_cdn_fallbacks_total`. */
 export type FallbackReason = 'timeout' | 'error' | 'status_5xx' | 'status_4xx' | 'not_found' | 'circuit_open';
@@ -73,16 +72,6 @@ export class CdnSource implements ImageSource {
     if (status >= 500) throw new CdnFailure('status_5xx', { status });
     // 1xx/3xx: a redirect is not followed; the host comes only from config.
     throw new CdnFailure('error', { status });
-  }
-
-  async readPrefix(objectKey: string, length: number, signal: AbortSignal): Promise<Buffer> {
-    const response = await this.#send('GET', objectKey, { range: `bytes=0-${length - 1}` }, signal);
-    try {
-      if (response.statusCode !== 200 && response.statusCode !== 206) throw new CdnFailure('error', { status: response.statusCode });
-      return await peekBytes(response.body, length);
-    } finally {
-      response.body.destroy();
-    }
   }
 
   async #send(method: 'GET' | 'HEAD', objectKey: string, headers: Record<string, string>, signal: AbortSignal): Promise<CdnResponse> {

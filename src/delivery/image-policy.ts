@@ -8,7 +8,7 @@ import { contentTypeMatches, imageTypeForExtension, type ImageType } from '../co
 import { extensionOfKey } from '../core/keys.js';
 
 /** Why a stored object was refused; the `reason` label of `darkroom_image_reads_refused_total`. */
-export type RefusalReason = 'extension_not_allowed' | 'type_mismatch' | 'signature_mismatch';
+export type RefusalReason = 'extension_not_allowed' | 'type_mismatch' | 'signature_mismatch' | 'too_large';
 
 export type TypeCheck = { ok: true; type: ImageType } | { ok: false; reason: RefusalReason };
 

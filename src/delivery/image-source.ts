@@ -37,6 +37,4 @@ export interface SourceReply {
 /** A place images can be read from. */
 export interface ImageSource {
   read(request: SourceRequest): Promise<SourceReply>;
-  /** The object's first `length` bytes (fewer if it is shorter), for the signature check. */
-  readPrefix(objectKey: string, length: number, signal: AbortSignal): Promise<Buffer>;
 }

@@ -4,8 +4,8 @@
  * HEAD and no bytes; a plain GET costs one GET.
  */
 import { finished } from 'node:stream/promises';
-import { darkroomError, isDarkroomError } from '../core/errors.js';
-import type { ObjectMetadata, ObjectReadStream, StorageProvider } from '../storage/storage-provider.js';
+import { isDarkroomError } from '../core/errors.js';
+import { StorageFailure, type ObjectMetadata, type ObjectReadStream, type StorageProvider } from '../storage/storage-provider.js';
 import { startDeadline } from './deadline.js';
 import { contentRange, isNotModified, rangeStillValid, resolveRange } from './http-semantics.js';
 import type { ImageSource, SourceReply, SourceRequest } from './image-source.js';
@@ -52,12 +52,23 @@ export class StorageSource implements ImageSource {
     };
   }
 
+  /**
+   * The object's first `length` bytes (fewer if it is shorter), for the signature check: one
+   * ranged GET, bounded as a whole (headers and those bytes) by the storage deadline.
+   */
   async readPrefix(objectKey: string, length: number, signal: AbortSignal): Promise<Buffer> {
-    const object = await this.#open(objectKey, signal, { start: 0, end: length - 1 });
+    const deadline = startDeadline(this.timeoutMs, signal);
     try {
-      return await peekBytes(object.body, length);
+      const object = await this.provider.openRead(objectKey, { signal: deadline.signal, range: { start: 0, end: length - 1 } });
+      try {
+        return await peekBytes(object.body, length);
+      } finally {
+        object.body.destroy();
+      }
+    } catch (error) {
+      throw timeoutAware(error, deadline.timedOut);
     } finally {
-      object.body.destroy();
+      deadline.release();
     }
   }
 
@@ -89,8 +100,8 @@ export class StorageSource implements ImageSource {
 }
 
 function timeoutAware(error: unknown, timedOut: boolean): unknown {
-  if (timedOut) return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1, message: 'The storage service did not answer in time; retry later.' });
-  return isDarkroomError(error) ? error : darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+  if (timedOut) return new StorageFailure('timeout', { cause: error, message: 'The storage service did not answer in time; retry later.' });
+  return isDarkroomError(error) ? error : new StorageFailure('unavailable', { cause: error });
 }
 
 function metadataReply(status: SourceReply['status'], metadata: ObjectMetadata): SourceReply {

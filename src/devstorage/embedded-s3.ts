@@ -32,6 +32,8 @@ export type EmbeddedS3Options = EmbeddedS3Buckets & {
   directory?: string;
   /** Origins browsers may upload from and read with (each bucket's CORS rule); default `['*']`. */
   corsAllowedOrigins?: string[];
+  /** The region requests must be signed for, as S3 insists on the bucket's; default `us-east-1`. */
+  region?: string;
 };
 
 /** A running embedded S3. */
@@ -156,6 +158,7 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
       ...(options.port !== undefined ? { port: options.port } : {}),
       credentials: [options.credentials],
       corsAllowedOrigins,
+      ...(options.region !== undefined ? { region: options.region } : {}),
     });
   } catch (err) {
     await cleanUp();

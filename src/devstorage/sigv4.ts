@@ -40,6 +40,11 @@ export interface SigV4Options {
   lookupSecret: (accessKeyId: string) => string | undefined;
   /** The server's clock. */
   now: Date;
+  /**
+   * The region requests must be signed for, as S3 insists on the bucket's region. Undefined
+   * accepts any (only for callers that have none).
+   */
+  region?: string;
 }
 
 /**
@@ -49,7 +54,16 @@ export interface SigV4Options {
  * computed, which is what makes such errors debuggable).
  */
 export type SigV4Verdict =
-  | { ok: true; accessKeyId: string }
+  | {
+      ok: true;
+      accessKeyId: string;
+      /**
+       * The SHA-256 (hex) the request declared for its body and signed (header auth with
+       * `x-amz-content-sha256` a hash): the body must have it, which the caller checks as S3
+       * does. Undefined for unsigned payloads and presigned URLs.
+       */
+      bodySha256?: string;
+    }
   | { ok: false; status: number; code: string; message: string; detail?: Record<string, string> };
 
 /** The refusal arm of {@link SigV4Verdict}. */
@@ -521,11 +535,8 @@ interface Scope {
 /** The service the credential scope must name. */
 const SERVICE = 's3';
 
-/**
- * Any region is accepted: the development storage has none of its own (S3
- * itself insists on the bucket's region).
- */
-function parseScope(auth: Auth): Scope | SigV4Failure {
+/** Checks the scope's shape, service, date and (when the server has one) region, as S3 does. */
+function parseScope(auth: Auth, expectedRegion: string | undefined): Scope | SigV4Failure {
   const prefix =
     auth.mode === 'query'
       ? 'Error parsing the X-Amz-Credential parameter;'
@@ -540,6 +551,10 @@ function parseScope(auth: Auth): Scope | SigV4Failure {
   }
   if (date !== auth.amzDate.slice(0, 8)) {
     return malformed(auth.mode, `${prefix} Invalid credential date "${date}". This date is not the same as X-Amz-Date: "${auth.amzDate.slice(0, 8)}".`);
+  }
+  if (expectedRegion !== undefined && region !== expectedRegion) {
+    const failure = malformed(auth.mode, `${prefix} the region '${region}' is wrong; expecting '${expectedRegion}'`);
+    return { ...failure, detail: { ...failure.detail, Region: expectedRegion } };
   }
   if (service !== SERVICE) {
     return malformed(auth.mode, `${prefix} incorrect service "${service}". This endpoint belongs to "${SERVICE}".`);
@@ -580,7 +595,9 @@ function parseSignedHeaders(mode: Auth['mode'], value: string): string[] | SigV4
  * signed; and finally the signature itself, compared in constant time.
  *
  * The payload hash is taken as declared (`x-amz-content-sha256`, or
- * `UNSIGNED-PAYLOAD` for presigned URLs); the body itself is not hashed.
+ * `UNSIGNED-PAYLOAD` for presigned URLs) for the signature; a declared hash is
+ * returned (`bodySha256`) for the caller to check against the body, which it
+ * alone reads.
  */
 export function verifySigV4(request: SigV4Request, options: SigV4Options): SigV4Verdict {
   const headers = lowerCaseHeaders(request.headers);
@@ -612,7 +629,7 @@ export function verifySigV4(request: SigV4Request, options: SigV4Options): SigV4
 
   const auth = authorization !== undefined ? readHeaderAuth(authorization, headers) : readQueryAuth(params);
   if ('ok' in auth) return auth;
-  const scope = parseScope(auth);
+  const scope = parseScope(auth, options.region);
   if ('ok' in scope) return scope;
   const signedHeaders = parseSignedHeaders(auth.mode, auth.signedHeaders);
   if ('ok' in signedHeaders) return signedHeaders;
@@ -666,5 +683,6 @@ export function verifySigV4(request: SigV4Request, options: SigV4Options): SigV4
       },
     );
   }
-  return { ok: true, accessKeyId: scope.accessKeyId };
+  const bodySha256 = auth.mode === 'header' && /^[0-9a-f]{64}$/.test(payloadHash) ? payloadHash : undefined;
+  return bodySha256 === undefined ? { ok: true, accessKeyId: scope.accessKeyId } : { ok: true, accessKeyId: scope.accessKeyId, bodySha256 };
 }

@@ -3,16 +3,22 @@
  * letting it reach an S3-protocol server that does not (s3rver checks a
  * presigned URL's expiry but not its signature). With it in front, local
  * storage refuses what Amazon S3 would refuse: a presigned PUT with another
- * key, Content-Type or Content-Length, a forged signature, a wrong secret.
+ * key, Content-Type or Content-Length, a forged signature, a wrong secret, a
+ * credential scope for another region, a body that does not have the SHA-256
+ * a header-signed request declared, and (conditional writes) a PUT with
+ * `If-None-Match: *` over an existing object.
  *
  * Development and tests only.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, Agent } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { verifySigV4 } from './sigv4.js';
+
+/** Largest body the proxy reads whole to check a declared SHA-256 (presigned PUTs stream through unread). */
+const maxHashedBodyBytes = 256 * 1024 * 1024;
 
 /** Options for {@link startVerifyingProxy}. */
 export interface VerifyingProxyOptions {
@@ -24,6 +30,8 @@ export interface VerifyingProxyOptions {
   port?: number;
   /** The access keys requests may be signed with. */
   credentials: Array<{ accessKeyId: string; secretAccessKey: string }>;
+  /** The region requests must be signed for (S3 refuses another); default `us-east-1`. */
+  region?: string;
   /**
    * Origins whose browsers may read this proxy's own error responses (`*` for
    * any). CORS for successful responses and preflights is the upstream's job.
@@ -141,6 +149,7 @@ function sendError(
  */
 export async function startVerifyingProxy(options: VerifyingProxyOptions): Promise<VerifyingProxy> {
   const secrets = new Map(options.credentials.map((c) => [c.accessKeyId, c.secretAccessKey]));
+  const region = options.region ?? 'us-east-1';
   const corsAllowedOrigins = options.corsAllowedOrigins ?? [];
   const agent = new Agent({ keepAlive: true });
 
@@ -152,7 +161,7 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
    * piped by hand: pipeline would destroy the client's request when the
    * upstream fails, resetting a connection that should still carry a 503.
    */
-  function forward(req: IncomingMessage, res: ServerResponse): void {
+  function forward(req: IncomingMessage, res: ServerResponse, body?: Buffer): void {
     let responded = false;
     const upstreamReq = httpRequest({
       host: options.upstream.host,
@@ -197,28 +206,114 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
     res.on('close', () => {
       if (!res.writableFinished) upstreamReq.destroy();
     });
-    req.pipe(upstreamReq);
+    if (body) upstreamReq.end(body);
+    else req.pipe(upstreamReq);
   }
 
-  /** Verifies a request; on refusal answers it and returns false. */
-  function admit(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): boolean {
-    if (req.method === 'OPTIONS') return true;
+  /**
+   * A header-signed request that declared its body's SHA-256: S3 hashes the body and refuses a
+   * mismatch (400 XAmzContentSHA256Mismatch) before storing anything, so the body is read whole
+   * here, hashed, and only then forwarded. Returns the body, or undefined when it answered.
+   */
+  async function verifiedBody(req: IncomingMessage, res: ServerResponse, declared: string, expectsContinue: boolean): Promise<Buffer | undefined> {
+    if (expectsContinue) res.writeContinue();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const hash = createHash('sha256');
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxHashedBodyBytes) {
+        sendError(req, res, corsAllowedOrigins, { status: 400, code: 'EntityTooLarge', message: 'Your proposed upload exceeds the maximum allowed size of the development storage for a payload-signed request.' });
+        return undefined;
+      }
+      hash.update(chunk);
+      chunks.push(chunk);
+    }
+    const computed = hash.digest('hex');
+    if (computed !== declared) {
+      sendError(req, res, corsAllowedOrigins, {
+        status: 400,
+        code: 'XAmzContentSHA256Mismatch',
+        message: "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        detail: { ClientComputedContentSHA256: declared, S3ComputedContentSHA256: computed },
+      });
+      return undefined;
+    }
+    return Buffer.concat(chunks, size);
+  }
+
+  /** Verifies a request; on refusal answers it and returns false, else the body hash it must match. */
+  function admit(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): { bodySha256: string | undefined } | false {
+    if (req.method === 'OPTIONS') return { bodySha256: undefined };
     const verdict = verifySigV4(
       { method: req.method ?? '', rawUrl: req.url ?? '/', headers: req.headers },
-      { lookupSecret: (id) => secrets.get(id), now: new Date() },
+      { lookupSecret: (id) => secrets.get(id), now: new Date(), region },
     );
-    if (verdict.ok) return true;
+    if (verdict.ok) return { bodySha256: verdict.bodySha256 };
     sendError(req, res, corsAllowedOrigins, verdict, expectsContinue);
     return false;
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+  /**
+   * Whether the object a request names exists upstream: a HEAD with the request's own (verified)
+   * credentials, which s3rver accepts without checking the signature. Undefined when the upstream
+   * cannot tell (the PUT then goes ahead and the upstream answers it).
+   */
+  function objectExists(req: IncomingMessage): Promise<boolean | undefined> {
+    const headers = endToEndHeaders(req.headers);
+    for (const name of ['content-length', 'content-type', 'content-md5', 'if-none-match']) delete headers[name];
+    return new Promise((resolve) => {
+      const probe = httpRequest({ host: options.upstream.host, port: options.upstream.port, method: 'HEAD', path: req.url, headers, agent }, (answer) => {
+        answer.resume();
+        resolve(answer.statusCode === 200 ? true : answer.statusCode === 404 ? false : undefined);
+      });
+      probe.on('error', () => resolve(undefined));
+      probe.end();
+    });
+  }
+
+  /** Object paths with a conditional PUT in flight: S3 lets one win and answers the other 409. */
+  const conditionalWrites = new Set<string>();
+
+  /**
+   * `If-None-Match: *` on a PUT (S3 conditional writes): refused with 412 when the object exists,
+   * as S3 does; s3rver ignores the header, so the proxy decides. Returns false when it answered.
+   */
+  async function admitConditionalWrite(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<{ release: () => void } | false> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (conditionalWrites.has(path)) {
+      sendError(req, res, corsAllowedOrigins, { status: 409, code: 'ConditionalRequestConflict', message: 'A conflicting conditional operation is currently in progress against this resource. Please try again.' }, expectsContinue);
+      return false;
+    }
+    conditionalWrites.add(path);
+    const release = (): void => {
+      conditionalWrites.delete(path);
+    };
+    if ((await objectExists(req)) === true) {
+      release();
+      sendError(req, res, corsAllowedOrigins, { status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold', detail: { Condition: 'If-None-Match' } }, expectsContinue);
+      return false;
+    }
+    res.once('close', release);
+    return { release };
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     // Without listeners, an 'error' from a client that aborts would be thrown
     // and end the process; the 'close' handlers in forward() clean up.
     req.on('error', () => {});
     res.on('error', () => {});
     try {
-      if (!admit(req, res, expectsContinue)) return;
+      const admitted = admit(req, res, expectsContinue);
+      if (!admitted) return;
+      if (req.method === 'PUT' && String(req.headers['if-none-match'] ?? '').trim() === '*') {
+        if (!(await admitConditionalWrite(req, res, expectsContinue))) return;
+      }
+      if (admitted.bodySha256 !== undefined) {
+        const body = await verifiedBody(req, res, admitted.bodySha256, expectsContinue);
+        if (body) forward(req, res, body);
+        return;
+      }
       // Only a request that passed verification is invited to send its body.
       if (expectsContinue) res.writeContinue();
       forward(req, res);
@@ -239,9 +334,9 @@ export async function startVerifyingProxy(options: VerifyingProxyOptions): Promi
   }
 
   const server = createServer();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res, false));
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, false));
   // With a 'checkContinue' listener Node no longer answers `Expect: 100-continue` itself.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void handle(req, res, true));
   server.on('clientError', (_err: Error, socket: Socket) => {
     // Malformed HTTP: answer 400 if the socket still can be written, else drop it.
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

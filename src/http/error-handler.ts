@@ -56,7 +56,11 @@ export function sendError(res: Response, error: DarkroomError): void {
 
 export const errorHandler: ErrorRequestHandler = (error: unknown, req, res, _next) => {
   const mapped = toDarkroomError(error);
-  if (mapped.status >= 500) {
+  if (mapped.code === 'APP_CONFIG_INVALID') {
+    // A refused app is a configuration state, logged once per change where the config is read
+    // (and in the DarkroomApp's .status); per request it is no server fault and needs no stack.
+    logFor(req).info({ code: mapped.code, detail: mapped.message }, 'request refused: the app is not served');
+  } else if (mapped.status >= 500) {
     logFor(req).error({ err: mapped.cause ?? error, code: mapped.code }, 'request failed');
   } else {
     logFor(req).info({ code: mapped.code }, 'request refused');

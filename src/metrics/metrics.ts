@@ -70,6 +70,20 @@ export class DarkroomMetrics {
     registers: [this.registry],
   });
 
+  readonly storageErrors = new Counter({
+    name: 'darkroom_storage_errors_total',
+    help: 'Image reads that failed in storage, by app and reason (access_denied, bucket_missing, timeout, unavailable); missing objects are not counted.',
+    labelNames: ['app', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly presignFallbacks = new Counter({
+    name: 'darkroom_presign_fallbacks_total',
+    help: 'Times an S3 app\'s URL signer could not prepare its fast template and signed through getSignedUrl instead, by app and reason (unsupported, probe_mismatch, error).',
+    labelNames: ['app', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly cdnFallbacks = new Counter({
     name: 'darkroom_cdn_fallbacks_total',
     help: 'Reads that fell back from the CDN to storage, by app and reason (timeout, error, status_5xx, status_4xx, circuit_open, not_found).',

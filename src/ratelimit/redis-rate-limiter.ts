@@ -11,13 +11,17 @@
  * than refuses costs one timeout per interval, not one per request. Every decision Redis did not
  * make counts in `darkroom_ratelimit_backend_errors_total{reason}`. Shared limiting resumes by
  * itself with the first decision Redis makes again.
+ *
+ * The same holds on a Redis Cluster or a Sentinel-managed primary during a failover. The degraded
+ * state belongs to the replica, not to one shard: with its default `cluster-require-full-coverage`
+ * a Cluster refuses every slot while one has no primary, so one failed decision stands for all.
  */
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { darkroomError } from '../core/errors.js';
 import type { DarkroomMetrics } from '../metrics/metrics.js';
 import { MemoryRateLimiter } from './memory-rate-limiter.js';
 import type { RateLimit, RateLimitDecision, RateLimiter } from './rate-limiter.js';
+import { connectRedisClient, type RedisClient } from './redis-client.js';
 import { gcraScript, rateLimitKey } from './redis-gcra-script.js';
 
 /** What to do with a decision Redis cannot make. */
@@ -25,8 +29,11 @@ export type RedisFailureMode = 'memory' | 'closed';
 
 /** Options of the Redis limiter. */
 export interface RedisRateLimiterOptions {
-  /** A client built by `createRedisClient` (fail-fast settings); the limiter owns and quits it. */
-  readonly redis: Redis;
+  /**
+   * A client built by `createRedisClient` or `createRedisConnection` (fail-fast settings; one
+   * Redis, a Cluster or a Sentinel-managed primary); the limiter owns and quits it.
+   */
+  readonly redis: RedisClient;
   readonly metrics: DarkroomMetrics;
   readonly logger: Logger;
   /** `memory` (default): limit per replica while Redis is unreachable; `closed`: refuse with 503. */
@@ -46,7 +53,7 @@ type ScriptRunner = (key: string, requests: number, windowSeconds: number, now: 
 const commandName = 'darkroomGcra';
 
 export class RedisRateLimiter implements RateLimiter {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #metrics: DarkroomMetrics;
   readonly #logger: Logger;
   readonly #failureMode: RedisFailureMode;
@@ -69,7 +76,8 @@ export class RedisRateLimiter implements RateLimiter {
     this.#fallback = new MemoryRateLimiter();
     this.#probeIntervalMs = options.probeIntervalMs ?? 250;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 30;
-    // defineCommand sends EVALSHA and falls back to EVAL once after a Redis restart (NOSCRIPT).
+    // defineCommand sends EVAL on each new connection (a new node after a failover included) and
+    // EVALSHA after that, and EVAL again after NOSCRIPT (a restarted, empty Redis).
     this.#redis.defineCommand(commandName, { numberOfKeys: 1, lua: gcraScript });
     const redis = this.#redis as unknown as Record<string, ScriptRunner>;
     this.#runScript = (...args) => redis[commandName]!.apply(this.#redis, args);
@@ -92,7 +100,7 @@ export class RedisRateLimiter implements RateLimiter {
     const timeout = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    const connected = this.#redis.connect().then(
+    const connected = connectRedisClient(this.#redis).then(
       () => true,
       () => false,
     );
@@ -145,9 +153,10 @@ export class RedisRateLimiter implements RateLimiter {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#fallback.close();
-    // quit() waits for replies in flight; disconnect() is for a client that is not connected.
-    if (this.#redis.status === 'ready') await this.#redis.quit().catch(() => this.#redis.disconnect());
-    else this.#redis.disconnect();
+    // quit() waits for replies in flight; disconnect() then ends what quit() leaves open (with
+    // Sentinel, the connections to the sentinels that listen for a failover).
+    if (this.#redis.status === 'ready') await this.#redis.quit().catch(() => undefined);
+    this.#redis.disconnect();
   }
 
   #withoutRedis(app: string, owner: string, limit: RateLimit, cause: unknown): RateLimitDecision {
@@ -224,11 +233,19 @@ export function safeError(error: unknown): { name: string; message: string } {
   return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
 }
 
-/** Classifies a failed call: a reply that did not come in time, no usable connection, or anything else. */
+/**
+ * Classifies a failed call: a reply that did not come in time, no usable connection or no primary
+ * to take the command (a Cluster without a primary for the key's slot answers CLUSTERDOWN, a
+ * demoted primary READONLY, a primary without its replicas MASTERDOWN), or anything else.
+ */
 export function backendErrorReason(error: unknown): BackendErrorReason {
   const message = error instanceof Error ? error.message : String(error);
   if (/timed out/i.test(message)) return 'timeout';
-  if (/writeable|connection is closed|offline queue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|max retries/i.test(message)) {
+  if (
+    /writeable|connection is closed|offline queue|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|max retries|cluster is ended|startup nodes|too many cluster redirections|^(CLUSTERDOWN|READONLY|MASTERDOWN|LOADING|TRYAGAIN)\b/i.test(
+      message,
+    )
+  ) {
     return 'unavailable';
   }
   return 'error';

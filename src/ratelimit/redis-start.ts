@@ -1,17 +1,19 @@
 /**
- * Starts the shared limiter from settings: the fail-fast client, the limiter around it, and a
- * bounded first connection. darkroom starts even when Redis does not answer (degraded, logged,
- * reconnecting in the background): Redis is never a reason to stay down or unready.
+ * Starts the shared limiter from settings: the fail-fast client (one Redis, a Cluster or a
+ * Sentinel-managed primary), the limiter around it, and a bounded first connection. darkroom
+ * starts even when Redis does not answer (degraded, logged, reconnecting in the background):
+ * Redis is never a reason to stay down or unready.
  */
 import type { Logger } from 'pino';
 import type { DarkroomMetrics } from '../metrics/metrics.js';
-import { createRedisClient, redactRedisUrl } from './redis-client.js';
+import type { RedisConnection } from '../config/redis-connection.js';
+import { createRedisConnection, describeRedisConnection } from './redis-client.js';
 import { RedisRateLimiter, type RedisFailureMode } from './redis-rate-limiter.js';
 
 /** What `startRedisRateLimiter` needs. */
 export interface RedisRateLimiterSettings {
-  /** `REDIS_URL`. */
-  readonly url: string;
+  /** `REDIS_URL`, `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS` (with their auth and TLS settings). */
+  readonly connection: RedisConnection;
   /** `DARKROOM_RATELIMIT_REDIS_FAILURE_MODE`. */
   readonly failureMode: RedisFailureMode;
   /** `DARKROOM_RATELIMIT_REDIS_TIMEOUT_MS`. */
@@ -26,7 +28,7 @@ export async function startRedisRateLimiter(
   metrics: DarkroomMetrics,
   logger: Logger,
 ): Promise<RedisRateLimiter> {
-  const redis = createRedisClient({ url: settings.url, connectTimeoutMs: startTimeoutMs });
+  const redis = createRedisConnection(settings.connection, { connectTimeoutMs: startTimeoutMs });
   const limiter = new RedisRateLimiter({
     redis,
     metrics,
@@ -37,7 +39,7 @@ export async function startRedisRateLimiter(
   metrics.rateLimitDegraded.set(0);
   const connected = await limiter.connect(startTimeoutMs);
   logger.info(
-    { redis: redactRedisUrl(settings.url), connected, failureMode: settings.failureMode, commandTimeoutMs: settings.commandTimeoutMs },
+    { redis: describeRedisConnection(settings.connection), connected, failureMode: settings.failureMode, commandTimeoutMs: settings.commandTimeoutMs },
     'rate limits shared through Redis',
   );
   return limiter;

@@ -9,16 +9,28 @@
 import type { DarkroomAppSpec } from '../config/darkroom-app.js';
 import { gcsCredentialsFromSecret, secretDataFor, type SecretCredentialsLookup } from './credentials.js';
 import { createGcsStorage, type GcsClientOptions, type GcsIdentity } from './gcs-client.js';
+import { GcsObjectReader } from './gcs-object-reader.js';
 import { GcsStorageProvider, type GcsProviderOptions } from './gcs-storage-provider.js';
 import type { StorageProviderBuilder } from './storage-providers.js';
 
 /** Everything one GCS provider needs. */
 export interface GcsStorageProviderOptions extends GcsClientOptions, GcsProviderOptions {
   readonly bucket: string;
+  /** Longest pause between two body chunks of a read before it is cut, in ms. Default 15 000. */
+  readonly bodyIdleTimeoutMs?: number;
 }
 
 export function createGcsStorageProvider(options: GcsStorageProviderOptions): GcsStorageProvider {
-  return new GcsStorageProvider(createGcsStorage(options).bucket(options.bucket), options);
+  const storage = createGcsStorage(options);
+  // Reads carry the identity's token where the library's would: Google's endpoint or an https one.
+  const authenticated = !storage.customEndpoint || storage.apiEndpoint.startsWith('https:');
+  const reader = new GcsObjectReader({
+    apiEndpoint: storage.apiEndpoint,
+    bucket: options.bucket,
+    auth: authenticated ? storage.authClient : undefined,
+    ...(options.bodyIdleTimeoutMs !== undefined ? { bodyIdleTimeoutMs: options.bodyIdleTimeoutMs } : {}),
+  });
+  return new GcsStorageProvider(storage.bucket(options.bucket), reader, options);
 }
 
 export const buildGcsStorageProvider: StorageProviderBuilder = (storage, defaults, context) => {

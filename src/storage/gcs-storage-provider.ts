@@ -1,18 +1,18 @@
 /**
  * Google Cloud Storage behind the storage contract, on `@google-cloud/storage`.
  *
- * Uploads: a V4 signed PUT on the XML API that binds the key, `Content-Type` and
- * `x-goog-content-length-range: 0,<maxBytes>`, so GCS itself refuses another type or a larger
- * body. The range carries the app's limit rather than the client's declared size: the limit is
+ * Uploads: a V4 signed PUT on the XML API that binds the key, `Content-Type`,
+ * `x-goog-content-length-range: 0,<maxBytes>` and `x-goog-if-generation-match: 0`, so GCS itself
+ * refuses another type, a larger body, or a second upload over the first. The range carries the app's limit rather than the client's declared size: the limit is
  * the policy, and a client that only knows its final size after encoding can still upload.
- * Reads: JSON API media download (with `Range` when asked) and metadata. Library errors are
- * translated here, never above.
+ * Reads: JSON API media download (with `Range` when asked) and metadata, through
+ * `GcsObjectReader`, so that every read takes the caller's signal (deadline, client gone).
+ * Failures are translated here, never above.
  */
 import type { Bucket, FileMetadata } from '@google-cloud/storage';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { darkroomError } from '../core/errors.js';
-import { translateGcsError, withDeadline } from './gcs-errors.js';
+import { GcsStatusError, translateGcsError, withDeadline } from './gcs-errors.js';
+import { readJson, type GcsAnswer, type GcsObjectReader } from './gcs-object-reader.js';
 import {
   signingWindow,
   type ObjectMetadata,
@@ -39,12 +39,20 @@ export interface GcsProviderOptions {
 
 const defaultSignTimeoutMs = 5_000;
 
+/** Longest wait for one `put`, in ms. */
+const putTimeoutMs = 15_000;
+
 export class GcsStorageProvider implements StorageProvider {
   readonly #signTimeoutMs: number;
   readonly #now: () => number;
 
+  /**
+   * @param bucket the library's bucket, for signing
+   * @param reader the JSON API reader for the same bucket (reads take a signal there)
+   */
   constructor(
     private readonly bucket: Bucket,
+    private readonly reader: GcsObjectReader,
     private readonly options: GcsProviderOptions = {},
   ) {
     this.#signTimeoutMs = options.signTimeoutMs ?? defaultSignTimeoutMs;
@@ -53,7 +61,8 @@ export class GcsStorageProvider implements StorageProvider {
 
   async presignUpload(request: PresignUploadRequest): Promise<PresignedUpload> {
     const { signedAt, expiresAt } = signingWindow(this.#now(), request.expiresInSeconds);
-    const lengthRange = `0,${request.maxBytes}`;
+    // Generation 0 means "no live object": a second PUT to the key fails with 412, never overwrites.
+    const uploadHeaders = { 'x-goog-content-length-range': `0,${request.maxBytes}`, 'x-goog-if-generation-match': '0' };
     try {
       const [url] = await withDeadline(
         this.bucket.file(request.key).getSignedUrl({
@@ -62,7 +71,7 @@ export class GcsStorageProvider implements StorageProvider {
           accessibleAt: signedAt,
           expires: expiresAt,
           contentType: request.contentType,
-          extensionHeaders: { 'x-goog-content-length-range': lengthRange },
+          extensionHeaders: uploadHeaders,
           ...(this.options.signingEndpoint ? { signingEndpoint: this.options.signingEndpoint } : {}),
         }),
         this.#signTimeoutMs,
@@ -71,7 +80,7 @@ export class GcsStorageProvider implements StorageProvider {
       return {
         url,
         method: 'PUT',
-        headers: { 'Content-Type': request.contentType, 'x-goog-content-length-range': lengthRange },
+        headers: { 'Content-Type': request.contentType, ...uploadHeaders },
         expiresAt,
       };
     } catch (error) {
@@ -81,32 +90,27 @@ export class GcsStorageProvider implements StorageProvider {
 
   async openRead(key: string, options: ReadOptions = {}): Promise<ObjectReadStream> {
     options.signal?.throwIfAborted();
-    // No integrity validation: it needs the whole body before it can fail, and a range cannot be validated.
     // A range becomes the download's `Range` header; GCS answers 206 with the range's length.
-    const range = options.range ? { start: options.range.start, ...(options.range.end === undefined ? {} : { end: options.range.end }) } : {};
-    const body = this.bucket.file(key).createReadStream({ validation: false, decompress: false, ...range });
-    try {
-      const headers = await responseHeaders(body, options.signal);
-      abortWith(body, options.signal);
-      return {
-        body,
-        contentType: header(headers, 'content-type'),
-        contentLength: Number(header(headers, 'content-length') ?? 0),
-        etag: etagOf(header(headers, 'x-goog-generation')),
-        lastModified: dateOf(header(headers, 'last-modified')),
-      };
-    } catch (error) {
-      body.destroy();
-      throw translateGcsError(error);
-    }
+    const range = options.range ? `bytes=${options.range.start}-${options.range.end ?? ''}` : undefined;
+    const answer = await this.#request(key, { media: true, ...(range ? { range } : {}), signal: options.signal });
+    const { headers, body } = answer;
+    abortWith(body, options.signal);
+    return {
+      body,
+      contentType: header(headers, 'content-type'),
+      contentLength: Number(header(headers, 'content-length') ?? 0),
+      etag: etagOf(header(headers, 'x-goog-generation')),
+      lastModified: dateOf(header(headers, 'last-modified')),
+    };
   }
 
   async head(key: string, options: ReadOptions = {}): Promise<ObjectMetadata> {
     options.signal?.throwIfAborted();
+    const answer = await this.#request(key, { media: false, signal: options.signal });
     try {
-      const [metadata] = await this.bucket.file(key).getMetadata();
-      return metadataOf(metadata);
+      return metadataOf((await readJson(answer.body)) as FileMetadata);
     } catch (error) {
+      answer.body.destroy();
       throw translateGcsError(error);
     }
   }
@@ -115,41 +119,45 @@ export class GcsStorageProvider implements StorageProvider {
     options.signal?.throwIfAborted();
     try {
       // One request (no resumable session): variants are small, and a failed write is simply made again.
-      await this.bucket.file(request.key).save(request.body, {
-        resumable: false,
-        // The library checks the written object's hash against the bytes sent; MD5 is on every
-        // non-composite object GCS answers with.
-        validation: 'md5',
-        contentType: request.contentType,
-        metadata: { contentType: request.contentType, cacheControl: request.cacheControl },
-      });
+      // The library takes no signal, so the write is bounded by a deadline instead.
+      await withDeadline(
+        this.bucket.file(request.key).save(request.body, {
+          resumable: false,
+          // The library checks the written object's hash against the bytes sent; MD5 is on every
+          // non-composite object GCS answers with.
+          validation: 'md5',
+          contentType: request.contentType,
+          metadata: { contentType: request.contentType, cacheControl: request.cacheControl },
+        }),
+        putTimeoutMs,
+        'Storing an object',
+      );
     } catch (error) {
       throw translateGcsError(error);
     }
   }
-}
 
-/** The download stream sends its request on first read; waits for the response headers or the error. */
-function responseHeaders(body: Readable, signal: AbortSignal | undefined): Promise<IncomingHttpHeaders> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => finish(() => reject(darkroomError('STORAGE_UNAVAILABLE', { cause: signal?.reason })));
-    const finish = (settle: () => void) => {
-      body.off('response', onResponse);
-      body.off('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-      settle();
-    };
-    const onResponse = (response: { statusCode?: number; headers?: IncomingHttpHeaders }) => {
-      // Error statuses arrive as an 'error' event once the library has read the error body.
-      const status = response.statusCode ?? 0;
-      if (status >= 200 && status < 300) finish(() => resolve(response.headers ?? {}));
-    };
-    const onError = (error: Error) => finish(() => reject(error));
-    body.on('response', onResponse);
-    body.on('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    body.read(0);
-  });
+  close(): void {
+    this.reader.close();
+  }
+
+  /** One JSON API request; an error status becomes a storage failure, its body read for the reason. */
+  async #request(key: string, init: { media: boolean; range?: string; signal: AbortSignal | undefined }): Promise<GcsAnswer> {
+    let answer: GcsAnswer;
+    try {
+      answer = await this.reader.request(key, init);
+    } catch (error) {
+      throw translateGcsError(error);
+    }
+    if (answer.status >= 200 && answer.status < 300) return answer;
+    let detail: unknown;
+    try {
+      detail = await readJson(answer.body);
+    } catch {
+      answer.body.destroy();
+    }
+    throw translateGcsError(new GcsStatusError(answer.status, detail));
+  }
 }
 
 /** A reader that goes away mid-body stops the download too. */
@@ -160,7 +168,7 @@ function abortWith(body: Readable, signal: AbortSignal | undefined): void {
   body.once('close', () => signal.removeEventListener('abort', onAbort));
 }
 
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+function header(headers: GcsAnswer['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -17,5 +17,6 @@ export const buildS3StorageProvider: StorageProviderBuilder = (storage, defaults
     : undefined;
   const endpoint = storage.endpoint ?? defaults.s3Endpoint;
   const client = createS3Client({ region: storage.region, endpoint, forcePathStyle: storage.forcePathStyle, credentials });
-  return new S3StorageProvider(client, storage.bucket);
+  const onFallback = defaults.onPresignFallback;
+  return new S3StorageProvider(client, storage.bucket, onFallback ? { onFallback: (reason, error) => onFallback(context.app, reason, error) } : {});
 };

@@ -17,12 +17,14 @@ export interface S3ClientOptions {
   readonly forcePathStyle: boolean | undefined;
   /** Explicit credentials; absent means the SDK's default chain (env, IRSA, instance role). */
   readonly credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Socket inactivity timeout, in ms (bounds a body that stops arriving). Default 15 000. */
+  readonly requestTimeoutMs?: number;
 }
 
 /** Connect timeout: a storage endpoint that does not accept a connection is down. */
 const connectionTimeoutMs = 2_000;
 /** Socket inactivity timeout: bounds a read from a storage service that stopped answering. */
-const requestTimeoutMs = 15_000;
+const defaultRequestTimeoutMs = 15_000;
 
 export function createS3Client(options: S3ClientOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
@@ -38,7 +40,7 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     maxAttempts: 2,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: connectionTimeoutMs,
-      requestTimeout: requestTimeoutMs,
+      requestTimeout: options.requestTimeoutMs ?? defaultRequestTimeoutMs,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
     }),

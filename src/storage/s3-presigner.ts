@@ -13,7 +13,13 @@
  * expiries, dates and session tokens.
  *
  * Anything the template cannot express (SigV4a multi-region access points, S3 Express sessions, a
- * probe that disagrees) falls back to `getSignedUrl`.
+ * probe that disagrees) falls back to `getSignedUrl`, and so does a capture that throws (retried
+ * after a minute); each fallback is reported through `onFallback` (a log line and a metric).
+ *
+ * Every URL signs `If-None-Match: *`, so a second PUT to the same key fails with 412 instead of
+ * overwriting, and its lifetime is bounded by the signing credentials' own expiry: a URL signed
+ * with temporary credentials (IRSA, SSO) stops working when they expire, whatever X-Amz-Expires
+ * says, so it never claims more (`presignPut` returns the lifetime it signed).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -30,6 +36,23 @@ export interface PresignPutInput {
   /** URL lifetime in seconds (at most 7 days, SigV4's limit). */
   readonly expiresInSeconds: number;
   readonly signingDate: Date;
+}
+
+/** A signed URL and the lifetime it was signed with (the asked one, or less when the credentials expire sooner). */
+export interface PresignedPut {
+  readonly url: string;
+  readonly expiresInSeconds: number;
+}
+
+/** Why a presigner signs through `getSignedUrl`: the `reason` of `darkroom_presign_fallbacks_total`. */
+export type PresignFallbackReason = 'unsupported' | 'probe_mismatch' | 'error';
+
+/** Options beyond the client and bucket. */
+export interface S3PresignerOptions {
+  /** Told once per fallback decision (a capture that throws: once per retry). */
+  readonly onFallback?: (reason: PresignFallbackReason, error?: unknown) => void;
+  /** Clock for credential reuse and capture retries, in ms since the epoch. Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 type SignerRequest = Parameters<SignatureV4['presign']>[0];
@@ -49,6 +72,10 @@ const placeholderKey = 'darkroom-presign-template-key';
 const placeholderContentType = 'application/x-darkroom-placeholder';
 // Resolved credentials are reused until this long before they expire, and re-read at least this often.
 const credentialsRefreshMs = 5 * 60_000;
+// A capture that threw is tried again after this long; URLs are signed by getSignedUrl meanwhile.
+const captureRetryMs = 60_000;
+// What every URL binds besides type and length: no overwrite of an existing object.
+const noOverwrite = '*';
 // What getSignedUrl declares unsignable, and the headers it is asked to sign all the same.
 const signTypeOnly: Set<string> = new Set(['content-type']);
 const signTypeAndLength: Set<string> = new Set(['content-type', 'content-length']);
@@ -63,19 +90,27 @@ const probeInput: PresignPutInput = {
 
 export class S3Presigner {
   #template: Promise<RequestTemplate | undefined> | undefined;
+  #captureRetryAt = 0;
   #credentials: { value: Credentials; refreshAt: number } | undefined;
   #credentialsInFlight: Promise<Credentials> | undefined;
+  readonly #now: () => number;
 
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-  ) {}
+    private readonly options: S3PresignerOptions = {},
+  ) {
+    this.#now = options.now ?? Date.now;
+  }
 
-  /** A presigned PUT URL for `input`. */
-  async presignPut(input: PresignPutInput): Promise<string> {
+  /** A presigned PUT URL for `input`, its lifetime bounded by the credentials' expiry. */
+  async presignPut(input: PresignPutInput): Promise<PresignedPut> {
     const template = await this.#loadTemplate();
-    if (!template) return this.presignPutWithSdk(input);
-    return signWithTemplate(template, input, await this.#resolveCredentials());
+    const credentials = await this.#resolveCredentials();
+    const expiresInSeconds = boundedLifetime(input, credentials);
+    const bounded = { ...input, expiresInSeconds };
+    const url = template ? signWithTemplate(template, bounded, credentials) : await this.presignPutWithSdk(bounded);
+    return { url, expiresInSeconds };
   }
 
   /** Whether URLs come from the template (false: every URL goes through `getSignedUrl`). */
@@ -83,9 +118,9 @@ export class S3Presigner {
     return (await this.#loadTemplate()) !== undefined;
   }
 
-  /** The same URL the slow way; the reference the fast path is tested against. */
+  /** The same URL the slow way (exactly `input.expiresInSeconds`); the reference the fast path is tested against. */
   async presignPutWithSdk(input: PresignPutInput): Promise<string> {
-    const signableHeaders = new Set(['content-type']);
+    const signableHeaders = new Set(['content-type', 'if-none-match']);
     if (input.contentLength !== undefined) signableHeaders.add('content-length');
     return getSignedUrl(
       this.client,
@@ -94,22 +129,37 @@ export class S3Presigner {
         Key: input.key,
         ContentType: input.contentType,
         ContentLength: input.contentLength,
+        IfNoneMatch: noOverwrite,
       }),
       { expiresIn: input.expiresInSeconds, signableHeaders, signingDate: input.signingDate },
     );
   }
 
   #loadTemplate(): Promise<RequestTemplate | undefined> {
-    // A failed capture (credentials not yet available, say) is not cached: the next call retries.
-    this.#template ??= this.#captureTemplate().catch((error: unknown) => {
-      this.#template = undefined;
-      throw error;
-    });
+    if (this.#template) return this.#template;
+    // A capture that threw (credentials not yet available, an SDK change) is retried later; until
+    // then every URL comes from getSignedUrl, which fails on its own if signing cannot work at all.
+    if (this.#now() < this.#captureRetryAt) return Promise.resolve(undefined);
+    this.#template = this.#captureTemplate().then(
+      (captured) => {
+        if (typeof captured === 'string') {
+          this.options.onFallback?.(captured);
+          return undefined;
+        }
+        return captured;
+      },
+      (error: unknown) => {
+        this.#template = undefined;
+        this.#captureRetryAt = this.#now() + captureRetryMs;
+        this.options.onFallback?.('error', error);
+        return undefined;
+      },
+    );
     return this.#template;
   }
 
-  /** Runs the SDK's PutObject stack once and keeps the request it would sign. */
-  async #captureTemplate(): Promise<RequestTemplate | undefined> {
+  /** Runs the SDK's PutObject stack once and keeps the request it would sign, or says why it cannot. */
+  async #captureTemplate(): Promise<RequestTemplate | Exclude<PresignFallbackReason, 'error'>> {
     let captured: { request: SignerRequest; region?: string; service?: string; scheme?: string; express: boolean } | undefined;
     const stack = this.client.middlewareStack.clone();
     const intercept = (_next: unknown, context: Record<string, unknown>) => async (args: { request: SignerRequest }) => {
@@ -135,13 +185,14 @@ export class S3Presigner {
       Key: placeholderKey,
       ContentType: placeholderContentType,
       ContentLength: 1,
+      IfNoneMatch: noOverwrite,
     });
     const handler = command.resolveMiddleware(stack, this.client.config, {});
     await handler({ input: command.input });
-    if (!captured || captured.express || (captured.scheme !== undefined && captured.scheme !== 'sigv4')) return undefined;
+    if (!captured || captured.express || (captured.scheme !== undefined && captured.scheme !== 'sigv4')) return 'unsupported';
     const { request } = captured;
     const [before, after, ...more] = request.path.split(placeholderKey);
-    if (before === undefined || after === undefined || more.length > 0) return undefined;
+    if (before === undefined || after === undefined || more.length > 0) return 'unsupported';
 
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) {
@@ -157,7 +208,7 @@ export class S3Presigner {
 
     const query: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.query ?? {})) {
-      if (typeof value !== 'string') return undefined;
+      if (typeof value !== 'string') return 'unsupported';
       query[name] = value;
     }
     const config = this.client.config;
@@ -172,19 +223,19 @@ export class S3Presigner {
     };
     const credentials = await this.#resolveCredentials();
     const reference = await signWithSignatureV4(request, shape, template, probeInput, credentials, config.sha256);
-    return signWithTemplate(template, probeInput, credentials) === reference ? template : undefined;
+    return signWithTemplate(template, probeInput, credentials) === reference ? template : 'probe_mismatch';
   }
 
   /** The client's credentials, cached until shortly before they expire. */
   async #resolveCredentials(): Promise<Credentials> {
     const cached = this.#credentials;
-    if (cached && Date.now() < cached.refreshAt) return cached.value;
+    if (cached && this.#now() < cached.refreshAt) return cached.value;
     this.#credentialsInFlight ??= (async () => {
       try {
         const provider = this.client.config.credentials as () => Promise<Credentials>;
         const value = await provider();
         const expiresAt = value.expiration?.getTime() ?? Number.POSITIVE_INFINITY;
-        this.#credentials = { value, refreshAt: Math.min(expiresAt - credentialsRefreshMs, Date.now() + credentialsRefreshMs) };
+        this.#credentials = { value, refreshAt: Math.min(expiresAt - credentialsRefreshMs, this.#now() + credentialsRefreshMs) };
         return value;
       } finally {
         this.#credentialsInFlight = undefined;
@@ -192,6 +243,19 @@ export class S3Presigner {
     })();
     return this.#credentialsInFlight;
   }
+}
+
+/**
+ * The lifetime to sign: the asked one, or the whole seconds from the signing date to the
+ * credentials' expiry when that comes first (S3 refuses a request signed with expired temporary
+ * credentials). Credentials are refreshed well before they expire, so this stays above minutes.
+ */
+function boundedLifetime(input: PresignPutInput, credentials: Credentials): number {
+  const expiration = credentials.expiration?.getTime();
+  if (expiration === undefined) return input.expiresInSeconds;
+  const remaining = Math.floor((expiration - input.signingDate.getTime()) / 1000);
+  if (remaining < 1) throw new Error('The signing credentials have expired');
+  return Math.min(input.expiresInSeconds, remaining);
 }
 
 /** An S3 key in a path: each segment escaped, the slashes kept (the `{Key+}` greedy label). */

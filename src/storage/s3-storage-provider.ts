@@ -1,16 +1,18 @@
 /**
  * S3 (and S3-compatible stores) behind the storage contract, on the AWS SDK v3.
  *
- * Presigned PUTs sign `content-type` and, when a length is given, `content-length` as well:
+ * Presigned PUTs sign `content-type`, `if-none-match: *` (never overwrite) and, when a length is
+ * given, `content-length` as well:
  * `getSignedUrl` signs only `host` unless told otherwise, which would let a client upload any
  * type or size under the URL. URLs come from `S3Presigner`, which produces `getSignedUrl`'s exact
  * URLs for a fraction of the CPU. SDK errors are translated here, never above.
  */
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { darkroomError, type DarkroomError } from '../core/errors.js';
+import type { DarkroomError } from '../core/errors.js';
 import {
   signingWindow,
+  StorageFailure,
   storageError,
   type ObjectMetadata,
   type ObjectReadStream,
@@ -18,33 +20,52 @@ import {
   type PresignUploadRequest,
   type PutObjectRequest,
   type ReadOptions,
+  type StorageFault,
   type StorageProvider,
 } from './storage-provider.js';
-import { S3Presigner } from './s3-presigner.js';
+import { cutWhenIdle } from './body-idle-timeout.js';
+import { S3Presigner, type S3PresignerOptions } from './s3-presigner.js';
+
+/** Options beyond the client and bucket. */
+export interface S3ProviderOptions extends S3PresignerOptions {
+  /** Clock for signing dates, in ms since the epoch. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Longest pause between two body chunks of a read before it is cut, in ms. Default 15 000. */
+  readonly bodyIdleTimeoutMs?: number;
+}
+
+const defaultBodyIdleTimeoutMs = 15_000;
 
 export class S3StorageProvider implements StorageProvider {
   readonly #presigner: S3Presigner;
+  readonly #now: () => number;
+  readonly #bodyIdleTimeoutMs: number;
 
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
+    options: S3ProviderOptions = {},
   ) {
-    this.#presigner = new S3Presigner(client, bucket);
+    this.#presigner = new S3Presigner(client, bucket, options);
+    this.#now = options.now ?? Date.now;
+    this.#bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? defaultBodyIdleTimeoutMs;
   }
 
   async presignUpload(request: PresignUploadRequest): Promise<PresignedUpload> {
-    const headers: Record<string, string> = { 'Content-Type': request.contentType };
+    // If-None-Match: * is signed: a second PUT to the key fails with 412 instead of overwriting.
+    const headers: Record<string, string> = { 'Content-Type': request.contentType, 'If-None-Match': '*' };
     if (request.contentLength !== undefined) headers['Content-Length'] = String(request.contentLength);
-    const { signedAt, expiresAt } = signingWindow(Date.now(), request.expiresInSeconds);
+    const { signedAt } = signingWindow(this.#now(), request.expiresInSeconds);
     try {
-      const url = await this.#presigner.presignPut({
+      const signed = await this.#presigner.presignPut({
         key: request.key,
         contentType: request.contentType,
         contentLength: request.contentLength,
         expiresInSeconds: request.expiresInSeconds,
         signingDate: signedAt,
       });
-      return { url, method: 'PUT', headers, expiresAt };
+      // The signed lifetime, which the credentials' own expiry may have shortened.
+      return { url: signed.url, method: 'PUT', headers, expiresAt: signingWindow(signedAt.getTime(), signed.expiresInSeconds).expiresAt };
     } catch (error) {
       throw translateS3Error(error);
     }
@@ -56,8 +77,10 @@ export class S3StorageProvider implements StorageProvider {
       const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }), {
         abortSignal: options.signal,
       });
-      if (!output.Body) throw darkroomError('STORAGE_UNAVAILABLE', { cause: new Error('GetObject returned no body') });
-      return { body: output.Body as Readable, ...metadataOf(output) };
+      if (!output.Body) throw new StorageFailure('unavailable', { cause: new Error('GetObject returned no body') });
+      const body = output.Body as Readable;
+      cutWhenIdle(body, this.#bodyIdleTimeoutMs, 'S3 object body');
+      return { body, ...metadataOf(output) };
     } catch (error) {
       throw translateS3Error(error);
     }
@@ -91,6 +114,11 @@ export class S3StorageProvider implements StorageProvider {
       throw translateS3Error(error);
     }
   }
+
+  close(): void {
+    // The client's agents hold up to 256 keep-alive sockets each; a replaced provider must let them go.
+    this.client.destroy();
+  }
 }
 
 /** The metadata fields GetObject and HeadObject answers share. */
@@ -108,9 +136,27 @@ function metadataOf(output: {
   };
 }
 
-/** Maps an SDK failure to the catalogue: a missing object is IMAGE_NOT_FOUND, the rest is unavailability. */
+/** S3 error codes that mean darkroom's own credentials were refused: every read fails, so "retry later". */
+const refusedCredentials = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired', 'InvalidToken']);
+
+/**
+ * Maps an SDK failure to a storage fault (see `StorageFault`):
+ * - `NoSuchKey`, or a 404 without a code (a HEAD has no error body) → `not_found`;
+ * - `NoSuchBucket` → `bucket_missing` (GET only: a HEAD of a missing bucket is a bare 404);
+ * - `AccessDenied`, or a 403 without a code → `access_denied`: what S3 answers for a missing key
+ *   when the role lacks `s3:ListBucket`;
+ * - refused credentials, network failures, 5xx, throttling → `unavailable`.
+ */
 export function translateS3Error(error: unknown): DarkroomError {
   const name = error instanceof Error ? error.name : '';
   const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-  return storageError(error, name === 'NoSuchKey' || name === 'NotFound' || status === 404);
+  return storageError(error, s3FaultOf(name, status));
+}
+
+function s3FaultOf(name: string, status: number | undefined): StorageFault {
+  if (name === 'NoSuchBucket') return 'bucket_missing';
+  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return 'not_found';
+  if (refusedCredentials.has(name)) return 'unavailable';
+  if (name === 'AccessDenied' || status === 403) return 'access_denied';
+  return 'unavailable';
 }

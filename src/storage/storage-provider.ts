@@ -3,11 +3,11 @@
  * cloud (S3, GCS); each translates its SDK's failures into catalogue errors at its edge, so that
  * nothing above this line knows which cloud it talks to.
  *
- * Errors: `IMAGE_NOT_FOUND` for a missing object, `STORAGE_UNAVAILABLE` for anything that means
- * "try again later" (network, throttling, 5xx, credentials the service refused).
+ * Errors are `StorageFailure`s (catalogue errors that also say which storage fault they stand for,
+ * for metrics and logs): see `StorageFault` for the mapping, and docs/reads.md for why.
  */
 import type { Readable } from 'node:stream';
-import { darkroomError, isDarkroomError, type DarkroomError } from '../core/errors.js';
+import { DarkroomError, isDarkroomError } from '../core/errors.js';
 
 /** What to sign. */
 export interface PresignUploadRequest {
@@ -68,28 +68,80 @@ export interface PutObjectRequest {
 }
 
 export interface StorageProvider {
-  /** Signs a PUT for one object. Local CPU work for most providers. */
+  /**
+   * Signs a PUT for one object. Local CPU work for most providers. The URL never overwrites: a
+   * PUT to a key that already holds an object fails with 412 (the precondition is signed and
+   * listed in `headers`).
+   */
   presignUpload(request: PresignUploadRequest): Promise<PresignedUpload>;
-  /** Opens a stream of the object's bytes. The caller must consume or destroy `body`. */
+  /**
+   * Opens a stream of the object's bytes. The caller must consume or destroy `body`. `signal`
+   * cancels the request while waiting for the answer, and the body after it (the connection is
+   * closed, not left to finish).
+   */
   openRead(key: string, options?: ReadOptions): Promise<ObjectReadStream>;
-  /** The object's metadata. */
+  /** The object's metadata; `signal` cancels the request. */
   head(key: string, options?: ReadOptions): Promise<ObjectMetadata>;
   /**
    * Writes an object darkroom made, replacing one at the same key (a variant made twice, by two
    * replicas that raced, has the same bytes). `signal` cancels the request.
    */
   put(request: PutObjectRequest, options?: { readonly signal?: AbortSignal }): Promise<void>;
+  /** Releases the provider's connections (its SDK client and sockets); called when it is replaced or dropped. */
+  close(): void;
 }
 
 /**
- * A provider's failure in catalogue terms, as the header above describes: a catalogue error passes
- * through, `notFound` (what the SDK says of a missing object) becomes IMAGE_NOT_FOUND, anything
- * else STORAGE_UNAVAILABLE with a one-second Retry-After.
+ * What went wrong in storage, as the read path meters it (`darkroom_storage_errors_total{reason}`):
+ * - `not_found`: no such object (IMAGE_NOT_FOUND, not metered: clients probe keys);
+ * - `access_denied`: storage refused the identity. S3 answers a missing key with 403 when the role
+ *   lacks `s3:ListBucket` (least-privilege IAM does this), so the client gets IMAGE_NOT_FOUND
+ *   (404) like for any missing key, and the operator sees the reason in the metric and a log line;
+ * - `bucket_missing`: the app's bucket does not exist: the app is misconfigured, every read of it
+ *   fails, so the client gets APP_CONFIG_INVALID (503) and the operator the metric and a log line;
+ * - `timeout`: no answer within the deadline; `unavailable`: anything else that means "try again
+ *   later" (network, throttling, 5xx). Both STORAGE_UNAVAILABLE (503, `Retry-After: 1`).
  */
-export function storageError(error: unknown, notFound: boolean): DarkroomError {
+export type StorageFault = 'not_found' | 'access_denied' | 'bucket_missing' | 'timeout' | 'unavailable';
+
+/** A storage failure in catalogue terms, with the fault it stands for. */
+export class StorageFailure extends DarkroomError {
+  constructor(
+    readonly fault: StorageFault,
+    options: { cause?: unknown; message?: string } = {},
+  ) {
+    super(codeFor(fault), {
+      ...options,
+      ...(fault === 'timeout' || fault === 'unavailable' ? { retryAfterSeconds: 1 } : {}),
+    });
+  }
+}
+
+function codeFor(fault: StorageFault) {
+  switch (fault) {
+    case 'not_found':
+    case 'access_denied':
+      return 'IMAGE_NOT_FOUND' as const;
+    case 'bucket_missing':
+      return 'APP_CONFIG_INVALID' as const;
+    case 'timeout':
+    case 'unavailable':
+      return 'STORAGE_UNAVAILABLE' as const;
+  }
+}
+
+/**
+ * A provider's failure in catalogue terms: a catalogue error passes through, anything else
+ * becomes a `StorageFailure` of `fault`.
+ */
+export function storageError(error: unknown, fault: StorageFault): DarkroomError {
   if (isDarkroomError(error)) return error;
-  if (notFound) return darkroomError('IMAGE_NOT_FOUND', { cause: error });
-  return darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+  return new StorageFailure(fault, { cause: error });
+}
+
+/** The fault a failure stands for, when it is a storage failure. */
+export function storageFaultOf(error: unknown): StorageFault | undefined {
+  return error instanceof StorageFailure ? error.fault : undefined;
 }
 
 /**

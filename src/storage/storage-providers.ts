@@ -7,6 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { DarkroomApp, DarkroomAppSpec } from '../config/darkroom-app.js';
 import { darkroomError } from '../core/errors.js';
 import type { SecretCredentialsLookup } from './credentials.js';
+import type { PresignFallbackReason } from './s3-presigner.js';
 import type { StorageProvider } from './storage-provider.js';
 
 /** Settings shared by every app's provider. */
@@ -15,12 +16,16 @@ export interface StorageDefaults {
   readonly s3Endpoint: string | undefined;
   /** Credentials Secrets read by the Kubernetes source; absent outside a cluster. */
   readonly secrets?: SecretCredentialsLookup | undefined;
+  /** Told when an app's S3 signer falls back to `getSignedUrl` (for a log line and a metric). */
+  readonly onPresignFallback?: ((app: string, reason: PresignFallbackReason, error?: unknown) => void) | undefined;
 }
 
 /** Per-app facts a builder may need beyond the storage spec. */
 export interface StorageBuildContext {
   /** The app's namespace (where its `credentialsSecretRef` Secret lives); undefined from a file. */
   readonly namespace: string | undefined;
+  /** The app's name, for what the provider reports. */
+  readonly app: string;
 }
 
 /** Builds the provider for one app's storage spec. */
@@ -41,10 +46,21 @@ export class CachedStorageProviders implements StorageProviders {
     { storage: DarkroomAppSpec['storage']; namespace: string | undefined; secretVersion: string | undefined; provider: StorageProvider }
   >();
 
+  /** Replaced or dropped providers in their grace period, by the timer that will close them. */
+  readonly #retiring = new Map<NodeJS.Timeout, StorageProvider>();
+  readonly #closeGraceMs: number;
+
+  /**
+   * @param options.closeGraceMs how long a replaced or dropped provider keeps its connections for
+   *   the reads still streaming through it, in ms (default 60 000); then it is closed
+   */
   constructor(
     private readonly builders: Readonly<Partial<Record<DarkroomAppSpec['storage']['provider'], StorageProviderBuilder>>>,
     private readonly defaults: StorageDefaults,
-  ) {}
+    options: { closeGraceMs?: number } = {},
+  ) {
+    this.#closeGraceMs = options.closeGraceMs ?? 60_000;
+  }
 
   forApp(app: DarkroomApp): StorageProvider {
     const name = app.metadata.name;
@@ -69,13 +85,39 @@ export class CachedStorageProviders implements StorageProviders {
         message: `Storage provider "${storage.provider}" is not available in this darkroom build.`,
       });
     }
-    const provider = builder(storage, this.defaults, { namespace });
+    const provider = builder(storage, this.defaults, { namespace, app: name });
+    if (cached) this.#retire(cached.provider);
     this.#cache.set(name, { storage, namespace, secretVersion, provider });
     return provider;
   }
 
-  /** Forgets providers of apps that are no longer served. */
+  /** Forgets (and, after the grace period, closes) providers of apps that are no longer served. */
   retain(appNames: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
-    for (const name of this.#cache.keys()) if (!appNames.has(name)) this.#cache.delete(name);
+    for (const [name, entry] of this.#cache) {
+      if (appNames.has(name)) continue;
+      this.#cache.delete(name);
+      this.#retire(entry.provider);
+    }
+  }
+
+  /** Closes every provider at once (shutdown), those in their grace period included. */
+  close(): void {
+    for (const [timer, provider] of this.#retiring) {
+      clearTimeout(timer);
+      provider.close();
+    }
+    this.#retiring.clear();
+    for (const entry of this.#cache.values()) entry.provider.close();
+    this.#cache.clear();
+  }
+
+  /** A replaced provider may still stream a body: close it once that had time to end. */
+  #retire(provider: StorageProvider): void {
+    const timer = setTimeout(() => {
+      this.#retiring.delete(timer);
+      provider.close();
+    }, this.#closeGraceMs);
+    timer.unref();
+    this.#retiring.set(timer, provider);
   }
 }

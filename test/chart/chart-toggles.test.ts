@@ -7,6 +7,8 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { leaseName } from '../../src/config/sources/kubernetes/lease-elector.js';
 import { helm, only, root, template, templateArgs, type K8sObject } from './helm.js';
 
 const monitoring = ['monitoring.coreos.com/v1'];
@@ -14,7 +16,7 @@ const allFeatures = 'charts/darkroom/ci/all-features-values.yaml';
 
 interface Container {
   name: string;
-  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
   securityContext: Record<string, unknown>;
   startupProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
@@ -232,8 +234,79 @@ describe('Redis', () => {
     expect(refused.stderr).toContain('config.transforms.concurrency must be at most config.transforms.threadPoolSize - 2');
   });
 
+  const secretValue = (objects: K8sObject[], key: string) =>
+    Buffer.from((only(objects, 'Secret').data as Record<string, string>)[key] ?? '', 'base64').toString();
+
+  it('given as Cluster seeds, renders REDIS_CLUSTER_NODES, the user, TLS, and the password from a chart-made Secret', () => {
+    const objects = template({ set: ['redis.clusterNodes={redis-0.redis:6379,redis-1.redis:6379}', 'redis.username=darkroom', 'redis.password=pw', 'redis.tls=true'] });
+    expect(envOf(objects, 'REDIS_URL')).toBeUndefined();
+    expect(envOf(objects, 'REDIS_CLUSTER_NODES')?.value).toBe('redis-0.redis:6379,redis-1.redis:6379');
+    expect(envOf(objects, 'REDIS_USERNAME')?.value).toBe('darkroom');
+    expect(envOf(objects, 'REDIS_TLS')?.value).toBe('on');
+    const secret = only(objects, 'Secret');
+    expect(Object.keys(secret.data as object)).toEqual(['redis-password']);
+    expect(secretValue(objects, 'redis-password')).toBe('pw');
+    expect(envOf(objects, 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: secret.metadata.name, key: 'redis-password', optional: false });
+    expect(envOf(objects, 'DARKROOM_RATELIMIT_REDIS_FAILURE_MODE')?.value).toBe('memory');
+    // No password, no Secret and no REDIS_PASSWORD; no TLS unless asked.
+    const plain = template({ set: ['redis.clusterNodes={redis-0:6379}'] });
+    expect(has(plain, 'Secret')).toBe(false);
+    expect(envOf(plain, 'REDIS_PASSWORD')).toBeUndefined();
+    expect(envOf(plain, 'REDIS_TLS')).toBeUndefined();
+  });
+
+  it('given as sentinels, renders REDIS_SENTINELS and the name, both passwords in the Secret, and opens the sentinel port', () => {
+    const objects = template({
+      set: ['redis.sentinel.addresses={s-0:26379,s-1:26379,s-2:26379}', 'redis.sentinel.name=rl', 'redis.sentinel.password=spw', 'redis.password=pw', 'networkPolicy.enabled=true'],
+    });
+    expect(envOf(objects, 'REDIS_SENTINELS')?.value).toBe('s-0:26379,s-1:26379,s-2:26379');
+    expect(envOf(objects, 'REDIS_SENTINEL_NAME')?.value).toBe('rl');
+    expect(secretValue(objects, 'redis-password')).toBe('pw');
+    expect(secretValue(objects, 'redis-sentinel-password')).toBe('spw');
+    expect(envOf(objects, 'REDIS_SENTINEL_PASSWORD')?.valueFrom?.secretKeyRef).toMatchObject({ key: 'redis-sentinel-password', optional: false });
+    const egress = (only(objects, 'NetworkPolicy').spec as { egress: { ports?: { port: number }[] }[] }).egress;
+    expect(egress.some((rule) => rule.ports?.some((port) => port.port === 26379) && rule.ports.some((port) => port.port === 6379))).toBe(true);
+    // Without Sentinel the sentinel port stays closed.
+    const clusterEgress = (only(template({ set: ['redis.clusterNodes={redis-0:6379}', 'networkPolicy.enabled=true'] }), 'NetworkPolicy').spec as { egress: { ports?: { port: number }[] }[] }).egress;
+    expect(clusterEgress.some((rule) => rule.ports?.some((port) => port.port === 6379))).toBe(true);
+    expect(clusterEgress.some((rule) => rule.ports?.some((port) => port.port === 26379))).toBe(false);
+  });
+
+  it('with Cluster or Sentinel and an existing Secret, takes the passwords from it, each key optional', () => {
+    const objects = template({
+      set: ['redis.sentinel.addresses={s-0:26379}', 'redis.sentinel.name=rl', 'redis.existingSecret=shared-redis', 'redis.existingSecretPasswordKey=pw'],
+    });
+    expect(has(objects, 'Secret')).toBe(false);
+    expect(envOf(objects, 'REDIS_URL')).toBeUndefined();
+    expect(envOf(objects, 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'shared-redis', key: 'pw', optional: true });
+    expect(envOf(objects, 'REDIS_SENTINEL_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'shared-redis', key: 'redis-sentinel-password', optional: true });
+  });
+
+  it.each([
+    ['a URL and Cluster seeds', ['redis.url=redis://r:6379', 'redis.clusterNodes={a:6379}'], /set only one of url, clusterNodes and sentinel.addresses/],
+    ['Cluster seeds and sentinels', ['redis.clusterNodes={a:6379}', 'redis.sentinel.addresses={s:26379}', 'redis.sentinel.name=p'], /set only one of/],
+    ['sentinels without a name', ['redis.sentinel.addresses={s:26379}'], /redis.sentinel.name is required/],
+    ['a password beside a URL', ['redis.url=redis://r:6379', 'redis.password=x'], /put the user and password in the URL/],
+    ['a sentinel name without sentinels', ['redis.sentinel.name=p'], /only used with redis.sentinel.addresses/],
+  ])('refuses %s', (_name, set, message) => {
+    const result = helm(templateArgs({ set }));
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(message);
+  });
+
   it('keeps the try-it page off', () => {
     expect(envOf(template({}), 'DARKROOM_DEMO_PAGE')).toBeUndefined();
+  });
+});
+
+describe('Kubernetes versions', () => {
+  it('states the Kubernetes versions the chart needs, so helm refuses an older cluster before installing anything', () => {
+    const chart = readFileSync(join(root, 'charts/darkroom/Chart.yaml'), 'utf8');
+    expect(chart).toMatch(/^kubeVersion: ">=1\.27\.0-0"$/m);
+    const refused = helm(templateArgs({ kubeVersion: '1.26.9' }));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('kubeVersion');
+    expect(template({ kubeVersion: '1.27.0' }).length).toBeGreaterThan(0);
   });
 });
 
@@ -249,8 +322,22 @@ describe('RBAC', () => {
     ]);
     const leader = only(objects, 'Role', '-leader');
     expect(leader.metadata.namespace).toBe('darkroom');
-    expect(rules(leader)).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
+    expect(rules(leader)).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [leaseName], verbs: ['get', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ]);
     expect(has(objects, 'ClusterRole')).toBe(false);
+  });
+
+  it('grants exactly the contract documented in docs/kubernetes.md', () => {
+    // The "## RBAC" YAML block: the watched namespace's rules, then (after ---) the Lease's.
+    const docs = readFileSync(join(root, 'docs/kubernetes.md'), 'utf8');
+    const block = /## RBAC[\s\S]*?```yaml\n([\s\S]*?)```/.exec(docs)?.[1];
+    expect(block).toBeDefined();
+    const [configRules, leaderRules] = parseAllDocuments(block!).map((document) => document.toJS() as unknown[]);
+    const objects = template({ set: ['rbac.secretNames={shop-s3}'] });
+    expect(rules(only(objects, 'Role', '-config'))).toEqual(configRules);
+    expect(rules(only(objects, 'Role', '-leader'))).toEqual(leaderRules);
   });
 
   it('never grants wildcards, and reaches Secrets only by name, read-only', () => {
@@ -259,7 +346,7 @@ describe('RBAC', () => {
       expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
       if (rule.resources.includes('secrets')) {
         expect(rule.resourceNames).toEqual(['darkroom-storage-credentials']);
-        expect(rule.verbs).toEqual(['get', 'watch']);
+        expect(rule.verbs).toEqual(['get']);
       }
     }
     expect(allVerbs(template()).some((rule) => rule.resources.includes('secrets'))).toBe(false);

@@ -96,6 +96,9 @@ describe('values.schema.json', () => {
     ['a wrong type', ['replicaCount=two'], /replicaCount: Invalid type/],
     ['a bad enum value', ['config.logLevel=loud'], /logLevel/],
     ['a Redis URL of the wrong scheme', ['redis.url=http://redis:6379'], /redis\.url|url: Does not match pattern/],
+    ['a Cluster seed that is not host:port', ['redis.clusterNodes={redis-0}'], /clusterNodes\/0|clusterNodes.*Does not match pattern/],
+    ['a sentinel that is not host:port', ['redis.sentinel.addresses={redis://s:26379}', 'redis.sentinel.name=p'], /addresses\/0|addresses.*Does not match pattern/],
+    ['Redis TLS as a string', ['redis.tls=yes'], /tls: Invalid type/],
     ['a bad Prometheus duration', ['metrics.prometheusRule.cdnFallback.for=ten minutes'], /for: Does not match pattern/],
   ])('rejects %s', (_name, set, message) => {
     const result = refused(set);

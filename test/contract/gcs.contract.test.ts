@@ -17,6 +17,7 @@ describeStorageProviderContract({
     return {
       provider: createGcsStorageProvider({ bucket, endpoint: emulator.endpoint, identity }),
       unavailable: createGcsStorageProvider({ bucket, endpoint: await deadEndpoint(), identity }),
+      at: (endpoint, bodyIdleTimeoutMs) => createGcsStorageProvider({ bucket, endpoint, identity, bodyIdleTimeoutMs }),
       close: () => emulator.close(),
     };
   },

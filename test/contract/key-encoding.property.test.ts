@@ -10,6 +10,7 @@
  */
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newImageKey, sanitiseFileName, storageKey } from '../../src/core/keys.js';
 import { startEmbeddedS3, type EmbeddedS3 } from '../../src/devstorage/embedded-s3.js';
@@ -81,8 +82,10 @@ describe('key encoding on GCS (emulator)', () => {
   it('raw keys with spaces, unicode and reserved characters survive sign → upload → read, stored under that exact name', async () => {
     await fc.assert(
       fc.asyncProperty(rawKeyArb, async (key) => {
-        await roundTrip(provider, key);
-        expect(emulator.objects.has(`keys-gcs/${key}`)).toBe(true);
+        // Each run under its own prefix: no-overwrite URLs refuse a key that an earlier run stored.
+        const scoped = `${randomBytes(6).toString('hex')}/${key}`;
+        await roundTrip(provider, scoped);
+        expect(emulator.objects.has(`keys-gcs/${scoped}`)).toBe(true);
       }),
       { numRuns },
     );
@@ -92,21 +95,39 @@ describe('key encoding on GCS (emulator)', () => {
 describe('key encoding on S3 (embedded s3rver)', () => {
   let s3: EmbeddedS3;
   let provider: StorageProvider;
+  let lister: S3Client;
 
   beforeAll(async () => {
     const credentials = { accessKeyId: `KEYS${randomBytes(4).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64url') };
     s3 = await startEmbeddedS3({ bucket: 'keys-s3', credentials });
     provider = new S3StorageProvider(createS3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials }), 'keys-s3');
+    lister = createS3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials });
   });
   afterAll(async () => {
+    provider?.close();
+    lister?.destroy();
     await s3?.close();
   });
+
+  /** The names the bucket holds under `prefix`, as a listing returns them (what another reader of the bucket sees). */
+  async function storedNames(prefix: string): Promise<string[]> {
+    const listing = await lister.send(new ListObjectsV2Command({ Bucket: 'keys-s3', Prefix: prefix }));
+    return (listing.Contents ?? []).map((object) => object.Key ?? '');
+  }
 
   it('darkroom-built keys survive sign → upload → read', async () => {
     await fc.assert(fc.asyncProperty(darkroomKeyArb, (key) => roundTrip(provider, key)), { numRuns });
   });
 
-  it('raw keys with spaces, unicode and reserved characters survive sign → upload → read', async () => {
-    await fc.assert(fc.asyncProperty(rawKeyArb, (key) => roundTrip(provider, key)), { numRuns });
+  it('raw keys with spaces, unicode and reserved characters survive sign → upload → read, stored under that exact name', async () => {
+    await fc.assert(
+      fc.asyncProperty(rawKeyArb, async (key) => {
+        // Each run under its own prefix: no-overwrite URLs refuse a key that an earlier run stored.
+        const scoped = `${randomBytes(6).toString('hex')}/${key}`;
+        await roundTrip(provider, scoped);
+        expect(await storedNames(scoped)).toContain(scoped);
+      }),
+      { numRuns },
+    );
   });
 });

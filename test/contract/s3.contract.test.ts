@@ -16,6 +16,8 @@ describeStorageProviderContract({
     return {
       provider: new S3StorageProvider(client, bucket),
       unavailable: new S3StorageProvider(deadClient, bucket),
+      at: (endpoint, bodyIdleTimeoutMs) =>
+        new S3StorageProvider(createS3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials }), bucket, { bodyIdleTimeoutMs }),
       async close() {
         client.destroy();
         deadClient.destroy();

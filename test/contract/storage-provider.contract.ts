@@ -10,7 +10,10 @@ import { createServer } from 'node:net';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDarkroomError } from '../../src/core/errors.js';
+import type { SourceRequest } from '../../src/delivery/image-source.js';
+import { StorageSource } from '../../src/delivery/storage-source.js';
 import type { PresignedUpload, StorageProvider } from '../../src/storage/storage-provider.js';
+import { startHangingPeer, type HangingPeer } from '../support/hanging-peer.js';
 
 /** A provider on a running storage service, and one of the same kind whose service is down. */
 export interface ContractSubject {
@@ -18,6 +21,11 @@ export interface ContractSubject {
   readonly provider: StorageProvider;
   /** Same kind of provider, pointed at an endpoint where nothing listens. */
   readonly unavailable: StorageProvider;
+  /**
+   * Same kind of provider on `endpoint` (a misbehaving peer), with a body idle timeout of
+   * `bodyIdleTimeoutMs` instead of the production 15 s, so a stalled body is cut within a test.
+   */
+  at(endpoint: string, bodyIdleTimeoutMs: number): StorageProvider;
   close(): Promise<void>;
 }
 
@@ -29,6 +37,37 @@ export interface ContractOptions {
 
 /** Upper bound for "storage down" to become STORAGE_UNAVAILABLE: a bounded failure, not a hang. */
 export const unavailableWithinMs = 10_000;
+
+/**
+ * The read path's storage deadline (time to response headers) for the hanging-peer cases: the
+ * production value is 10 s (`StorageSource`); it is a parameter, and the cases check the bound
+ * holds whatever its value, so they run with a short one.
+ */
+const deadlineMs = 800;
+/** The body idle timeout for the same cases (production: 15 s). */
+const bodyIdleMs = 600;
+/** Slack for timers and the event loop on a shared machine. */
+const slackMs = 1_500;
+
+/** The four ways the read path asks storage, as `StorageSource` requests. */
+const operations: Record<string, Omit<SourceRequest, 'signal' | 'objectKey'>> = {
+  get: { method: 'GET', range: undefined, preconditions: {} },
+  head: { method: 'HEAD', range: undefined, preconditions: {} },
+  range: { method: 'GET', range: { kind: 'from', first: 100, last: 199 }, preconditions: {} },
+  conditional: { method: 'GET', range: undefined, preconditions: { ifNoneMatch: '"some-other-etag"' } },
+};
+
+/** Runs `operation` to its end (the reply and all of its body), and says how it ended and when. */
+async function runToEnd(source: StorageSource, operation: Omit<SourceRequest, 'signal' | 'objectKey'>, signal: AbortSignal): Promise<{ outcome: string; elapsedMs: number }> {
+  const started = Date.now();
+  try {
+    const reply = await source.read({ ...operation, objectKey: newKey(), signal });
+    if (reply.body) await bytesOf(reply.body);
+    return { outcome: `ok ${reply.status}`, elapsedMs: Date.now() - started };
+  } catch (error) {
+    return { outcome: isDarkroomError(error) ? error.code : 'body cut', elapsedMs: Date.now() - started };
+  }
+}
 
 export function describeStorageProviderContract(options: ContractOptions): void {
   describe(`storage provider contract: ${options.name}`, () => {
@@ -74,6 +113,22 @@ export function describeStorageProviderContract(options: ContractOptions): void 
       const tail = await subject.provider.openRead(key, { range: { start: 2990 } });
       expect(tail.contentLength).toBe(10);
       expect((await bytesOf(tail.body)).equals(body.subarray(2990))).toBe(true);
+    });
+
+    it('never overwrites: a second PUT with the same URL fails with 412 and the first object stays', async () => {
+      const key = newKey();
+      const first = randomBytes(500);
+      const upload = await subject.provider.presignUpload(request(key, first.length));
+      expect((await putWith(upload, first)).status).toBe(200);
+      const second = await putWith(upload, randomBytes(first.length));
+      expect(second.status).toBe(412);
+      const read = await subject.provider.openRead(key);
+      expect((await bytesOf(read.body)).equals(first)).toBe(true);
+      // The precondition is signed: a client that drops it is refused, not let through to overwrite.
+      const withoutPrecondition = Object.fromEntries(Object.entries(upload.headers).filter(([name]) => !/^(if-none-match|x-goog-if-generation-match)$/i.test(name)));
+      expect(Object.keys(withoutPrecondition).length).toBe(Object.keys(upload.headers).length - 1);
+      const stripped = await putWith({ ...upload, headers: withoutPrecondition }, randomBytes(first.length));
+      expect(stripped.status).toBe(403);
     });
 
     it('storage refuses a PUT with another Content-Type than the signed one', async () => {
@@ -131,6 +186,75 @@ export function describeStorageProviderContract(options: ContractOptions): void 
       // Signing is local work (or IAM's), so uploads can still be authorised while reads fail.
       const upload = await subject.unavailable.presignUpload(request(newKey(), 10));
       expect(upload.url).toMatch(/^https?:\/\//);
+    });
+
+    describe('bounded against a peer that hangs (real loopback TCP)', () => {
+      let peer: HangingPeer;
+      let provider: StorageProvider;
+      let source: StorageSource;
+
+      beforeAll(async () => {
+        peer = await startHangingPeer({ kind: 'silent' });
+        provider = subject.at(peer.endpoint, bodyIdleMs);
+        source = new StorageSource(provider, deadlineMs);
+      });
+      afterAll(async () => {
+        provider?.close();
+        await peer?.close();
+      });
+
+      for (const [name, operation] of Object.entries(operations)) {
+        it(`${name}: a peer that accepts and never answers → STORAGE_UNAVAILABLE at the deadline, the request cancelled`, async () => {
+          peer.behaviour = { kind: 'silent' };
+          const closedBefore = peer.closedByClient;
+          const { outcome, elapsedMs } = await runToEnd(source, operation, new AbortController().signal);
+          expect(outcome).toBe('STORAGE_UNAVAILABLE');
+          expect(elapsedMs).toBeGreaterThanOrEqual(deadlineMs - 50);
+          expect(elapsedMs).toBeLessThan(deadlineMs + slackMs);
+          await peer.waitForClientCloses(closedBefore + 1, slackMs);
+        });
+
+        it(`${name}: a peer that sends headers then stalls the body → the read ends (headers deadline or body idle timeout), the connection closed`, async () => {
+          peer.behaviour = { kind: 'stall-body', sentBytes: 1024 };
+          const closedBefore = peer.closedByClient;
+          const { outcome, elapsedMs } = await runToEnd(source, operation, new AbortController().signal);
+          // A HEAD answered with headers is complete; anything with a body is cut (S3 HEAD: no body to stall).
+          expect(['STORAGE_UNAVAILABLE', 'body cut', 'ok 200']).toContain(outcome);
+          if (outcome !== 'ok 200') await peer.waitForClientCloses(closedBefore + 1, slackMs);
+          expect(elapsedMs).toBeLessThan(deadlineMs + bodyIdleMs + slackMs);
+        });
+
+        it(`${name}: a peer that answers after twice the deadline → STORAGE_UNAVAILABLE at the deadline; one that answers within it is served`, async () => {
+          peer.behaviour = { kind: 'slow', delayMs: 2 * deadlineMs };
+          const late = await runToEnd(source, operation, new AbortController().signal);
+          expect(late.outcome).toBe('STORAGE_UNAVAILABLE');
+          expect(late.elapsedMs).toBeLessThan(deadlineMs + slackMs);
+          peer.behaviour = { kind: 'slow', delayMs: 50 };
+          const inTime = await runToEnd(source, operation, new AbortController().signal);
+          expect(inTime.outcome).toMatch(/^ok (200|206)$/);
+        });
+
+        it(`${name}: a client that leaves cancels the storage request (the socket closes at once)`, async () => {
+          peer.behaviour = { kind: 'silent' };
+          const closedBefore = peer.closedByClient;
+          const client = new AbortController();
+          setTimeout(() => client.abort(new DOMException('client closed the connection', 'AbortError')), 100);
+          const { elapsedMs } = await runToEnd(source, operation, client.signal);
+          expect(elapsedMs).toBeLessThan(deadlineMs);
+          await peer.waitForClientCloses(closedBefore + 1, deadlineMs);
+        });
+      }
+
+      it('a client that leaves mid-body cancels the download', async () => {
+        peer.behaviour = { kind: 'stall-body', sentBytes: 1024 };
+        const closedBefore = peer.closedByClient;
+        const client = new AbortController();
+        const reply = await source.read({ ...operations.get!, objectKey: newKey(), signal: client.signal });
+        expect(reply.status).toBe(200);
+        client.abort(new DOMException('client closed the connection', 'AbortError'));
+        await expect(bytesOf(reply.body!)).rejects.toBeDefined();
+        await peer.waitForClientCloses(closedBefore + 1, deadlineMs);
+      });
     });
   });
 }

@@ -3,7 +3,7 @@
  * by the real AWS SDK and requests made the way a browser (fetch) and darkroom (the SDK) make them.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -282,5 +282,71 @@ describe('verifying proxy: transport', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('embedded S3: what S3 checks beyond the signature', () => {
+  /** A header-signed PUT (as the SDK signs it), sent with `body`, which may differ from what was hashed. */
+  async function headerSignedPut(key: string, signedBody: Buffer, body: Buffer, region = 'us-east-1'): Promise<{ status: number; text: string }> {
+    const { SignatureV4 } = await import('@smithy/signature-v4');
+    const url = new URL(`${s3.endpoint}/${BUCKET}/${key}`);
+    const signer = new SignatureV4({ service: 's3', region, credentials: CREDENTIALS, sha256: client.config.sha256, uriEscapePath: false });
+    const signed = await signer.sign({
+      method: 'PUT',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      query: {},
+      headers: {
+        host: url.host,
+        'content-type': 'image/png',
+        'content-length': String(body.length),
+        'x-amz-content-sha256': createHash('sha256').update(signedBody).digest('hex'),
+      },
+      body: signedBody,
+    });
+    return new Promise((resolve, reject) => {
+      const request = httpRequest({ host: url.hostname, port: url.port, method: 'PUT', path: url.pathname, headers: signed.headers }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+
+  it('stores a header-signed PUT whose body has the declared SHA-256', async () => {
+    const key = `hash/${randomBytes(6).toString('hex')}.png`;
+    const body = randomBytes(2048);
+    expect((await headerSignedPut(key, body, body)).status).toBe(200);
+    expect(await exists(key)).toBe(true);
+  });
+
+  it('refuses (400 XAmzContentSHA256Mismatch) a header-signed PUT whose body is not the one hashed, and stores nothing', async () => {
+    const key = `hash/${randomBytes(6).toString('hex')}.png`;
+    const signedBody = randomBytes(2048);
+    const answer = await headerSignedPut(key, signedBody, randomBytes(2048));
+    expect(answer.status).toBe(400);
+    expect(answer.text).toContain('<Code>XAmzContentSHA256Mismatch</Code>');
+    expect(await exists(key)).toBe(false);
+  });
+
+  it('refuses a credential scope for another region, header-signed or presigned, naming the right one', async () => {
+    const key = `region/${randomBytes(6).toString('hex')}.png`;
+    const body = randomBytes(16);
+    const header = await headerSignedPut(key, body, body, 'eu-west-1');
+    expect(header.status).toBe(400);
+    expect(header.text).toContain('<Code>AuthorizationHeaderMalformed</Code>');
+    expect(header.text).toContain('<Region>us-east-1</Region>');
+    const otherRegion = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'eu-west-1', credentials: CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    const url = await getSignedUrl(otherRegion, new PutObjectCommand({ Bucket: BUCKET, Key: key, ContentType: 'image/png' }), { expiresIn: 60 });
+    otherRegion.destroy();
+    const put = await errorOf(await fetch(url, { method: 'PUT', headers: { 'Content-Type': 'image/png' }, body }));
+    expect(put.status).toBe(400);
+    expect(put.code).toBe('AuthorizationQueryParametersError');
+    expect(await exists(key)).toBe(false);
   });
 });

@@ -168,4 +168,29 @@ describe('credentials Secrets', () => {
     expect(invalid.message).toContain('accessKeyId');
     expect(invalid.message).not.toContain('typo');
   });
+
+  it('is ready only once the Secrets were tried: a forbidden one refuses its app at once, with a status, and counts as invalid', async () => {
+    kube.fake.apply(appDocument('locked', 'team-a', { storage: { provider: 's3', bucket: 'test-bucket', credentialsSecretRef: { name: 'locked-s3' } } }));
+    kube.fake.apply(appDocument('open', 'team-a'));
+    kube.fake.setSecret('team-a', 'locked-s3', { accessKeyId: 'a', secretAccessKey: 'b' });
+    // As a real API server answers for a Secret the Role does not name (RBAC denies get).
+    kube.fake.inject({ method: 'GET', path: /\/secrets\/locked-s3$/, status: 403, times: 1_000 });
+    const stack = await kube.start();
+    const { url, adminUrl } = stack.darkroom;
+    // start() returns once the registry is synced (readiness): the Secret read has already failed.
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect((await presign(url, 'locked')).status).toBe(503);
+    expect((await presign(url, 'open')).status).toBe(200);
+    expect(await metricValue(adminUrl, 'darkroom_config_app_valid', 'app="locked"')).toBe(0);
+    expect(await metricValue(adminUrl, 'darkroom_config_apps_invalid')).toBe(1);
+    const ready = await waitFor(() => readyOf('team-a', 'locked'), 'status of locked');
+    expect(ready).toMatchObject({ status: 'False', reason: 'CredentialsSecretForbidden', observedGeneration: 1, statusObservedGeneration: 1 });
+    expect(ready.message).toContain('403');
+    // Re-read every 200 ms here, and refused each time: warned once, not per attempt.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(stack.logLines.filter((line) => line.level === 'warn' && line.secret === 'locked-s3')).toHaveLength(1);
+    expect(stack.logLines.filter((line) => line.level === 'warn' && line.app === 'locked')).toHaveLength(1);
+    // A refused request is logged without a stack, below error level.
+    expect(stack.logLines.filter((line) => line.code === 'APP_CONFIG_INVALID').every((line) => line.level === 'info' && line.err === undefined)).toBe(true);
+  });
 });

@@ -126,14 +126,29 @@ describe('DarkroomApp watch', () => {
     expect(await metricValue(adminUrl, 'darkroom_config_watch_restarts_total')).toBeGreaterThanOrEqual(1);
   });
 
-  it('treats bookmarks as signs of life, so a quiet but healthy watch is not restarted', async () => {
+  it('treats bookmarks as signs of life, so a quiet but healthy watch is not restarted and stays connected', async () => {
     kube.fake.apply(appDocument('shop', 'team-a'));
-    kube.fake.bookmarkIntervalMs = 100;
-    const stack = await kube.start({ timing: { watchInactivityTimeoutMs: 400 } });
-    const { adminUrl } = stack.darkroom;
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // The fake bookmarks every 0.4 s against darkroom's 1 s stall timeout (production: 60 s against 150 s).
+    const stack = await kube.start();
+    const { url, adminUrl } = stack.darkroom;
+    const connected: (number | undefined)[] = [];
+    for (let sample = 0; sample < 10; sample += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      connected.push(await metricValue(adminUrl, 'darkroom_config_watch_connected'));
+    }
+    expect(connected.every((value) => value === 1)).toBe(true);
     expect(await metricValue(adminUrl, 'darkroom_config_watch_restarts_total')).toBe(0);
     expect(kube.fake.requests.filter((request) => request.query.watch === 'true')).toHaveLength(1);
+    await measure('change after 2.5 quiet stall timeouts', () => kube.fake.apply(appDocument('late', 'team-a')), async () => (await presign(url, 'late')).status === 200);
+  });
+
+  it('resumes a watch the server ended at its timeout at once, without counting a restart', async () => {
+    kube.fake.apply(appDocument('shop', 'team-a'));
+    const stack = await kube.start({ timing: { serverWatchTimeoutSeconds: 1 } });
+    const { adminUrl } = stack.darkroom;
+    await waitFor(() => kube.fake.requests.filter((request) => request.query.watch === 'true').length >= 3, 'several server-ended watches');
+    expect(await metricValue(adminUrl, 'darkroom_config_watch_restarts_total')).toBe(0);
+    expect(await metricValue(adminUrl, 'darkroom_config_watch_relists_total')).toBe(1);
   });
 
   it('rebuilds with a re-list when nothing at all arrives for staleAfterMs', async () => {

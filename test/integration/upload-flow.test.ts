@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jpegBytes, tinyPng } from '../fixtures/images.js';
 import { appYaml, startStack, type Stack } from '../support/stack.js';
+import { metricValue } from './read-support.js';
 
 let stack: Stack;
 
@@ -22,6 +23,7 @@ upload: {maxBytes: 1048576, urlTTLSeconds: 300}
 `,
       ),
       appYaml('shortlived', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket}\nupload: {urlTTLSeconds: 1}`),
+      appYaml('sizeless', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket, prefix: sizeless/}\nupload: {maxBytes: 20000, requireSize: false}`),
     ].join('---\n'),
   });
 });
@@ -61,16 +63,16 @@ describe('presigned upload → direct PUT → public read', () => {
     const data = await presign('shop', { file: 'Holiday Photo.JPG', contentType: 'image/jpeg', size: bytes.length });
 
     expect(data.method).toBe('PUT');
-    expect(data.headers).toEqual({ 'Content-Type': 'image/jpeg', 'Content-Length': String(bytes.length) });
+    expect(data.headers).toEqual({ 'Content-Type': 'image/jpeg', 'Content-Length': String(bytes.length), 'If-None-Match': '*' });
     expect(data.key).toMatch(/^[0-9a-f]{32}-holiday-photo\.jpg$/);
     expect(data.publicURL).toBe(`https://img.example.test/darkroom/shop/v2/images/${data.key}`);
     const ttl = Date.parse(data.expiresAt) - Date.now();
     expect(ttl).toBeGreaterThan(290_000);
     expect(ttl).toBeLessThanOrEqual(300_000);
-    // The signature binds the key (with the app's prefix), Content-Type and Content-Length.
+    // The signature binds the key (with the app's prefix), Content-Type, Content-Length and no-overwrite.
     const signed = new URL(data.uploadURL);
     expect(signed.pathname).toBe(`/test-bucket/shop/${data.key}`);
-    expect(signed.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
+    expect(signed.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host;if-none-match');
     expect(signed.searchParams.get('X-Amz-Expires')).toBe('300');
     expect(signed.searchParams.has('x-amz-checksum-crc32')).toBe(false);
 
@@ -90,6 +92,45 @@ describe('presigned upload → direct PUT → public read', () => {
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe(String(bytes.length));
     expect(head.headers.get('etag')).toBe(read.headers.get('etag'));
+
+    // The same URL again: storage refuses to overwrite (412), and the first image stays.
+    const again = await fetch(data.uploadURL, { method: 'PUT', headers: data.headers, body: jpegBytes(bytes.length) });
+    const againText = await again.text();
+    expect(again.status, againText).toBe(412);
+    expect(againText).toContain('<Code>PreconditionFailed</Code>');
+    expect(Buffer.from(await (await fetch(localReadUrl(data))).arrayBuffer()).equals(bytes)).toBe(true);
+  });
+
+  it('S3 apps require size by default: the seed\'s size-less request is refused with SIZE_REQUIRED', async () => {
+    const response = await fetch(`${stack.darkroom.url}/darkroom/shop/v1/images/presigned-urls`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Owner-Id': 'alice' },
+      body: JSON.stringify({ file: 'x.jpg' }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('SIZE_REQUIRED');
+  });
+
+  it('with requireSize: false, a size-less request gets a URL that binds no length; reads refuse objects over maxBytes', async () => {
+    const refusedBefore = await metricValue(stack.darkroom.metrics.imageReadsRefused, { app: 'sizeless', reason: 'too_large' });
+    const small = await presign('sizeless', { file: 'x.jpg' });
+    expect(small.headers).toEqual({ 'Content-Type': 'image/jpeg', 'If-None-Match': '*' });
+    expect(new URL(small.uploadURL).searchParams.get('X-Amz-SignedHeaders')).toBe('content-type;host;if-none-match');
+    const smallBytes = jpegBytes(10_000);
+    expect((await fetch(small.uploadURL, { method: 'PUT', headers: small.headers, body: smallBytes })).status).toBe(200);
+    const smallRead = await fetch(localReadUrl(small));
+    expect(smallRead.status).toBe(200);
+    expect(Buffer.from(await smallRead.arrayBuffer()).equals(smallBytes)).toBe(true);
+
+    // Storage cannot stop a larger body under this URL; the read path refuses to serve it.
+    const large = await presign('sizeless', { file: 'x.jpg' });
+    expect((await fetch(large.uploadURL, { method: 'PUT', headers: large.headers, body: jpegBytes(30_000) })).status).toBe(200);
+    for (const init of [{}, { method: 'HEAD' }, { headers: { Range: 'bytes=100-199' } }]) {
+      const read = await fetch(localReadUrl(large), init);
+      expect(read.status).toBe(404);
+      if (init.method !== 'HEAD') expect(((await read.json()) as { error: { code: string } }).error.code).toBe('IMAGE_REFUSED');
+    }
+    expect(await metricValue(stack.darkroom.metrics.imageReadsRefused, { app: 'sizeless', reason: 'too_large' })).toBe(refusedBefore + 3);
   });
 
   it('gives every upload its own key, even for the same file name', async () => {

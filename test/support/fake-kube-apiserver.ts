@@ -13,6 +13,16 @@
  * - `coordination.k8s.io/v1` Leases with optimistic concurrency (409 on a stale resourceVersion).
  * - core/v1 Secrets (get).
  * - Bearer-token authentication (401 otherwise).
+ *
+ * Timings stand for a real kube-apiserver's (read in the 1.20.2 tree, unchanged since; the test
+ * tier in test/kube runs darkroom against a real one):
+ * - {@link FakeKubeApiServer.bookmarkIntervalMs}: the watch cache bookmarks a quiet watch that
+ *   asked for bookmarks about once a minute (`defaultBookmarkFrequency` in cacher.go) and right
+ *   before the watch's deadline. Default 60 000 ms, as there; fast tests scale it down together
+ *   with darkroom's inactivity timeout (test/support/kube-darkroom.ts keeps the production ratio).
+ * - {@link FakeKubeApiServer.minRequestTimeoutSeconds}: a watch without `timeoutSeconds` is ended
+ *   by the server after a random time in [min, 2·min) of `--min-request-timeout` (default 1800 s);
+ *   with `timeoutSeconds` it ends after exactly that, cleanly (the stream just closes).
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -43,6 +53,8 @@ interface Watcher {
   readonly bookmarks: boolean;
   /** A stalled watcher keeps its connection open but receives nothing (a half-open TCP link). */
   stalled: boolean;
+  /** When this watcher gets its next periodic BOOKMARK (ms since the epoch). */
+  nextBookmarkAt: number;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -78,8 +90,13 @@ export class FakeKubeApiServer {
   readonly requests: RecordedRequest[] = [];
   /** Answer compacted watches with HTTP 410 instead of an ERROR event in a 200 stream. */
   goneAsHttpStatus = false;
-  /** Send a BOOKMARK to bookmark-enabled watchers this often, in ms; 0 disables. */
-  bookmarkIntervalMs = 0;
+  /**
+   * A watcher that asked for bookmarks gets a BOOKMARK this long after it opened and after each
+   * previous one, in ms; 0 sends none. Default 60 000: the real watch cache's one minute.
+   */
+  bookmarkIntervalMs = 60_000;
+  /** The real server's `--min-request-timeout`: bounds a watch sent without `timeoutSeconds`, in s. Default 1800. */
+  minRequestTimeoutSeconds = 1_800;
 
   #server: Server;
   #port = 0;
@@ -279,8 +296,13 @@ export class FakeKubeApiServer {
     clearInterval(this.#bookmarkTimer);
     this.#bookmarkTimer = setInterval(() => {
       if (this.bookmarkIntervalMs === 0) return;
-      for (const watcher of this.#watchers) if (watcher.bookmarks) this.#sendBookmark(watcher);
-    }, 50);
+      const now = Date.now();
+      for (const watcher of this.#watchers) {
+        if (!watcher.bookmarks || now < watcher.nextBookmarkAt) continue;
+        watcher.nextBookmarkAt = now + this.bookmarkIntervalMs;
+        this.#sendBookmark(watcher);
+      }
+    }, 20);
     this.#bookmarkTimer.unref();
   }
 
@@ -429,6 +451,7 @@ export class FakeKubeApiServer {
       response,
       bookmarks: query.allowWatchBookmarks === 'true',
       stalled: false,
+      nextBookmarkAt: Date.now() + this.bookmarkIntervalMs,
       timer: undefined,
     };
     const inScope = (entryNamespace: string) => namespace === undefined || namespace === entryNamespace;
@@ -443,13 +466,15 @@ export class FakeKubeApiServer {
       }
     }
     this.#watchers.add(watcher);
-    const timeoutSeconds = Number(query.timeoutSeconds ?? 0);
-    if (timeoutSeconds > 0) {
-      watcher.timer = setTimeout(() => {
-        if (watcher.bookmarks) this.#sendBookmark(watcher);
-        this.#endWatch(watcher);
-      }, timeoutSeconds * 1000);
-    }
+    // The real server ends every watch: after timeoutSeconds when given, else after a random time
+    // in [min, 2·min) of --min-request-timeout. Just before that it sends a last bookmark.
+    const asked = Number(query.timeoutSeconds ?? 0);
+    const timeoutSeconds = asked > 0 ? asked : this.minRequestTimeoutSeconds * (1 + Math.random());
+    watcher.timer = setTimeout(() => {
+      if (watcher.bookmarks) this.#sendBookmark(watcher);
+      this.#endWatch(watcher);
+    }, timeoutSeconds * 1000);
+    watcher.timer.unref();
     response.on('close', () => {
       this.#watchers.delete(watcher);
       clearTimeout(watcher.timer);

@@ -5,7 +5,7 @@
  *   https://cloud.google.com/storage/docs/authentication/signatures) with the service account's
  *   public key, independently of the library that signed them: canonical request, GOOG4-RSA-SHA256
  *   string to sign, RSA-SHA256 verification, expiry, signed headers, and
- *   `x-goog-content-length-range` enforced on the body.
+ *   `x-goog-content-length-range` enforced on the body, `x-goog-if-generation-match` (412) before it.
  * - JSON API `GET /storage/v1/b/<bucket>/o/<object>` (metadata) and `?alt=media` (download, with
  *   `Range`), and `POST /upload/storage/v1/b/<bucket>/o?uploadType=multipart` (a write with
  *   metadata, as darkroom stores variants), errors in the JSON API's format.
@@ -114,6 +114,12 @@ export async function startGcsEmulator(options: GcsEmulatorOptions): Promise<Gcs
       now: Date.now() + state.clockOffsetMs,
     });
     if (!verdict.ok) return refuseXml(req, res, verdict.status, verdict.code, verdict.message);
+    // x-goog-if-generation-match: 0 means "only if no live object": GCS answers 412 otherwise.
+    const generationMatch = headerValue(req.headers['x-goog-if-generation-match']);
+    const existing = objects.get(`${bucket}/${objectName}`);
+    if (generationMatch !== undefined && (generationMatch === '0' ? existing !== undefined : existing?.generation !== generationMatch)) {
+      return refuseXml(req, res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold.');
+    }
     const body = await readBody(req, verdict.lengthRange?.max ?? Number.POSITIVE_INFINITY);
     if (verdict.lengthRange && !inRange(body.length, verdict.lengthRange)) {
       return refuseXml(req, res, 400, body.length > verdict.lengthRange.max ? 'EntityTooLarge' : 'EntityTooSmall', 'Your upload is outside x-goog-content-length-range.');

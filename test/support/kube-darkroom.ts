@@ -8,9 +8,15 @@ import type { KubernetesSourceTiming } from '../../src/config/sources/kubernetes
 import { FakeKubeApiServer } from './fake-kube-apiserver.js';
 import { startStack, type Stack } from './stack.js';
 
-/** Timings for tests: stalls noticed in 1 s, restarts after 50–500 ms, a 1.5 s Lease. */
+/**
+ * Timings for tests: stalls noticed in 1 s, restarts after 50–500 ms, a 1.5 s Lease. The stall
+ * timeout keeps production's ratio to the server's bookmark interval (150 s against 60 s): the fake
+ * bookmarks every {@link fastBookmarkIntervalMs} in these tests.
+ */
 export const fastTiming: KubernetesSourceTiming = Object.freeze({
   watchInactivityTimeoutMs: 1_000,
+  watchConnectTimeoutMs: 1_000,
+  watchHealthyAfterMs: 500,
   staleAfterMs: 10_000,
   restartBackoff: { initialMs: 50, maxMs: 500 },
   leaseDurationMs: 1_500,
@@ -19,6 +25,9 @@ export const fastTiming: KubernetesSourceTiming = Object.freeze({
   secretRefreshMs: 200,
   statusRetryMs: 100,
 });
+
+/** The fake's bookmark interval in tests using {@link fastTiming}: 1 s / 2.5, like 60 s against 150 s. */
+export const fastBookmarkIntervalMs = 400;
 
 export interface KubeStackOptions {
   readonly fake: FakeKubeApiServer;
@@ -67,6 +76,7 @@ export function useFakeKube(): FakeKubeTestContext {
   const stacks = new Set<Stack>();
   beforeEach(async () => {
     fake = await FakeKubeApiServer.start();
+    fake.bookmarkIntervalMs = fastBookmarkIntervalMs;
   });
   afterEach(async () => {
     await Promise.all([...stacks].map((stack) => stack.close()));

@@ -61,11 +61,16 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<TestRe
 }
 
 async function launch(port: number, extraArgs: string[]): Promise<ChildProcess> {
-  const child = spawn(
-    redisServerBinary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: realClockEnv() },
-  );
+  return spawnRedisProcess(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extraArgs], port);
+}
+
+/**
+ * Starts `redis-server` with `args` and waits until it accepts connections on `port` (10 s at
+ * most). Shared by the standalone server, the Cluster nodes and the sentinels.
+ */
+export async function spawnRedisProcess(args: string[], port: number): Promise<ChildProcess> {
+  // On the real clock also when the suite runs under libfaketime (see real-clock.ts).
+  const child = spawn(redisServerBinary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: realClockEnv() });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -78,7 +83,19 @@ async function launch(port: number, extraArgs: string[]): Promise<ChildProcess> 
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  // Keep draining its output so that a chatty server never blocks on a full pipe.
+  child.stdout?.resume();
+  child.stderr?.resume();
   return child;
+}
+
+/** Kills a Redis process at once (SIGKILL, after SIGCONT in case it was frozen) and waits for it to exit. */
+export async function killRedisProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGCONT');
+  child.kill('SIGKILL');
+  await exited;
 }
 
 function accepts(port: number): Promise<boolean> {

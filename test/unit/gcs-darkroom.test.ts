@@ -78,6 +78,20 @@ describe('a gcs app through darkroom', () => {
     expect(Buffer.from(await read.arrayBuffer()).equals(tinyPng)).toBe(true);
   });
 
+  it("accepts the seed's size-less request: the signed range enforces maxBytes, and the URL never overwrites", async () => {
+    const presign = await fetch(`${stack.darkroom.url}/darkroom/photos/v1/images/presigned-urls`, {
+      method: 'POST',
+      headers: { 'X-Owner-Id': 'owner-1', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ file: 'x.png' }),
+    });
+    expect(presign.status).toBe(200);
+    const { data } = (await presign.json()) as { data: { uploadURL: string; headers: Record<string, string>; method: string } };
+    expect(data.headers).toEqual({ 'Content-Type': 'image/png', 'x-goog-content-length-range': '0,4096', 'x-goog-if-generation-match': '0' });
+    expect((await fetch(data.uploadURL, { method: data.method, headers: data.headers, body: Buffer.alloc(4097, 1) })).status).toBe(400);
+    expect((await fetch(data.uploadURL, { method: data.method, headers: data.headers, body: tinyPng })).status).toBe(200);
+    expect((await fetch(data.uploadURL, { method: data.method, headers: data.headers, body: tinyPng })).status).toBe(412);
+  });
+
   it('answers 404 IMAGE_NOT_FOUND for a key that was never uploaded', async () => {
     const read = await fetch(`${stack.darkroom.url}/darkroom/photos/v2/images/${'a'.repeat(32)}-missing.png`);
     expect(read.status).toBe(404);

@@ -38,8 +38,8 @@ describe('GCS signed upload URLs', () => {
     expect(url.pathname).toBe(`/${bucket}/uploads/0123-photo.png`);
     expect(url.searchParams.get('X-Goog-Algorithm')).toBe('GOOG4-RSA-SHA256');
     expect(url.searchParams.get('X-Goog-Expires')).toBe('900');
-    expect(url.searchParams.get('X-Goog-SignedHeaders')).toBe('content-type;host;x-goog-content-length-range');
-    expect(upload.headers).toEqual({ 'Content-Type': 'image/png', 'x-goog-content-length-range': '0,2048' });
+    expect(url.searchParams.get('X-Goog-SignedHeaders')).toBe('content-type;host;x-goog-content-length-range;x-goog-if-generation-match');
+    expect(upload.headers).toEqual({ 'Content-Type': 'image/png', 'x-goog-content-length-range': '0,2048', 'x-goog-if-generation-match': '0' });
     const signedAt = Date.parse(url.searchParams.get('X-Goog-Date')!.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
     expect(upload.expiresAt.getTime()).toBe(signedAt + 900_000);
   });

@@ -13,12 +13,14 @@ import { createLogger } from '../../src/logging/logger.js';
 import { DarkroomMetrics } from '../../src/metrics/metrics.js';
 import { gcra } from '../../src/ratelimit/gcra.js';
 import type { RateLimit } from '../../src/ratelimit/rate-limiter.js';
-import { createRedisClient, reconnectDelayMs, redactRedisUrl } from '../../src/ratelimit/redis-client.js';
+import type { RedisConnection } from '../../src/config/redis-connection.js';
+import { createRedisClient, createRedisConnection, describeRedisConnection, reconnectDelayMs, redactRedisUrl } from '../../src/ratelimit/redis-client.js';
 import { rateLimitKey } from '../../src/ratelimit/redis-gcra-script.js';
 import { backendErrorReason, RedisRateLimiter, withTimeout, type RedisFailureMode } from '../../src/ratelimit/redis-rate-limiter.js';
 import { startRedisServer, type TestRedisServer } from '../support/redis-server.js';
 
 let server: TestRedisServer;
+const noAuth = { username: undefined, password: undefined };
 const opened: RedisRateLimiter[] = [];
 
 beforeAll(async () => {
@@ -279,6 +281,28 @@ describe('when Redis fails', () => {
     expect(limiter.degraded).toBe(true);
     expect((await limiter.consume('nowhere', owner(), { requests: 1, windowSeconds: 60 })).allowed).toBe(true);
   });
+
+  it.each([
+    ['a Cluster whose seeds do not answer', { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }], auth: noAuth, tls: false }],
+    ['sentinels that do not answer', { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'nowhere', auth: noAuth, sentinelPassword: undefined, tls: false }],
+  ] as const)('starts degraded, without waiting long, with %s, and refuses at once in closed mode', async (_name, connection: RedisConnection) => {
+    const limiter = new RedisRateLimiter({
+      redis: createRedisConnection(connection, { commandTimeoutMs: 30 }),
+      metrics: new DarkroomMetrics({ defaultMetrics: false }),
+      logger: createLogger('silent'),
+      failureMode: 'closed',
+    });
+    opened.push(limiter);
+    const started = performance.now();
+    expect(await limiter.connect(500)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(limiter.degraded).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      const decided = performance.now();
+      await expect(limiter.consume('nowhere', owner(), { requests: 1, windowSeconds: 60 })).rejects.toMatchObject({ code: 'RATE_LIMIT_UNAVAILABLE' });
+      expect(performance.now() - decided).toBeLessThan(50);
+    }
+  });
 });
 
 describe('authentication', () => {
@@ -343,6 +367,8 @@ describe('helpers', () => {
     expect(reconnectDelayMs(2, () => 0)).toBe(100);
     expect(reconnectDelayMs(20, () => 0)).toBe(2_000);
     expect(reconnectDelayMs(20, () => 0.999)).toBe(2_099);
+    // Sentinel mode caps the delay at 500 ms.
+    expect(reconnectDelayMs(20, () => 0, 500)).toBe(500);
   });
 
   it('classifies failures by reason', () => {
@@ -350,10 +376,26 @@ describe('helpers', () => {
     expect(backendErrorReason(new Error("Stream isn't writeable and enableOfflineQueue options is false"))).toBe('unavailable');
     expect(backendErrorReason(new Error('Connection is closed.'))).toBe('unavailable');
     expect(backendErrorReason(new Error('ERR Error running script'))).toBe('error');
+    // Cluster and Sentinel: no primary to take the command.
+    expect(backendErrorReason(new Error("Cluster isn't ready and enableOfflineQueue options is false"))).toBe('unavailable');
+    expect(backendErrorReason(new Error('CLUSTERDOWN The cluster is down'))).toBe('unavailable');
+    expect(backendErrorReason(new Error("READONLY You can't write against a read only replica."))).toBe('unavailable');
+    expect(backendErrorReason(new Error('Cluster is ended.'))).toBe('unavailable');
+    expect(backendErrorReason(new Error('Too many Cluster redirections. Last error: MOVED 1 127.0.0.1:7001'))).toBe('unavailable');
+    expect(backendErrorReason(new Error('ERR unknown command, READONLY in the text'))).toBe('error');
   });
 
   it('never shows the password of a Redis URL', () => {
     expect(redactRedisUrl('rediss://user:s3cret@redis.example:6380/2')).toBe('rediss://user:***@redis.example:6380/2');
     expect(redactRedisUrl('redis://redis:6379')).toBe('redis://redis:6379');
+  });
+
+  it('describes Cluster and Sentinel connections for logs without their passwords', () => {
+    const auth = { username: 'darkroom', password: 's3cret' };
+    const cluster = describeRedisConnection({ kind: 'cluster', nodes: [{ host: 'redis-0', port: 6379 }, { host: 'fd00::1', port: 6380 }], auth, tls: true });
+    expect(cluster).toBe('cluster redis-0:6379,[fd00::1]:6380 (TLS)');
+    const sentinel = describeRedisConnection({ kind: 'sentinel', sentinels: [{ host: 's-0', port: 26379 }], name: 'rl', auth, sentinelPassword: 'also-secret', tls: false });
+    expect(sentinel).toBe('sentinel primary "rl" via s-0:26379');
+    expect(describeRedisConnection({ kind: 'standalone', url: 'redis://:s3cret@r:6379' })).toBe('redis://:***@r:6379');
   });
 });

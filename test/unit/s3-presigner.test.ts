@@ -35,9 +35,10 @@ function presigner(options: Partial<S3ClientOptions>, bucket = 'test-bucket'): S
 
 async function expectIdentical(signer: S3Presigner, input: PresignPutInput): Promise<string> {
   const fast = await signer.presignPut(input);
+  expect(fast.expiresInSeconds).toBe(input.expiresInSeconds);
   const reference = await signer.presignPutWithSdk(input);
-  expect(fast).toBe(reference);
-  return fast;
+  expect(fast.url).toBe(reference);
+  return fast.url;
 }
 
 const baseInput: PresignPutInput = {
@@ -64,7 +65,7 @@ describe('S3Presigner', () => {
       expect(await signer.usesTemplate()).toBe(true);
       for (const key of awkwardKeys) {
         const url = await expectIdentical(signer, { ...baseInput, key });
-        expect(url).toContain('X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost');
+        expect(url).toContain('X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bif-none-match');
         await expectIdentical(signer, { ...baseInput, key, contentLength: undefined });
       }
     });
@@ -73,7 +74,7 @@ describe('S3Presigner', () => {
   it('signs the session token, content type and length into the URL', async () => {
     const url = new URL(await expectIdentical(presigner({ credentials: sessionCredentials }), baseInput));
     expect(url.searchParams.get('X-Amz-Security-Token')).toBe(sessionCredentials.sessionToken);
-    expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
+    expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host;if-none-match');
     expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
     expect(url.searchParams.get('X-Amz-Date')).toBe('20261125T123456Z');
     expect(url.searchParams.get('X-Amz-Credential')).toBe('AKIDEXAMPLE/20261125/eu-west-1/s3/aws4_request');
@@ -82,7 +83,7 @@ describe('S3Presigner', () => {
 
   it('gives a different signature for a different content type or length', async () => {
     const signer = presigner({ endpoint: 'http://127.0.0.1:9000' });
-    const signature = async (input: PresignPutInput) => new URL(await signer.presignPut(input)).searchParams.get('X-Amz-Signature');
+    const signature = async (input: PresignPutInput) => new URL((await signer.presignPut(input)).url).searchParams.get('X-Amz-Signature');
     const base = await signature(baseInput);
     expect(await signature({ ...baseInput, contentType: 'image/png' })).not.toBe(base);
     expect(await signature({ ...baseInput, contentLength: 12_346 })).not.toBe(base);
@@ -102,7 +103,7 @@ describe('S3Presigner', () => {
         async (key, contentType, contentLength, expiresInSeconds, signingDate, useVirtualHosted) => {
           const signer = useVirtualHosted ? virtualHosted : pathStyle;
           const input = { key, contentType, contentLength, expiresInSeconds, signingDate };
-          expect(await signer.presignPut(input)).toBe(await signer.presignPutWithSdk(input));
+          expect((await signer.presignPut(input)).url).toBe(await signer.presignPutWithSdk(input));
         },
       ),
       { numRuns: 300 },
@@ -118,27 +119,87 @@ describe('S3Presigner', () => {
 
   it('re-resolves credentials that are close to expiry', async () => {
     let calls = 0;
+    const now = baseInput.signingDate.getTime();
     const client = createS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: undefined });
     // Each resolution hands out a new key that expires within the refresh margin, so none is reused.
     client.config.credentials = async () => {
       calls += 1;
-      return { accessKeyId: `AKID${calls}`, secretAccessKey: 'secret', expiration: new Date(Date.now() + 60_000) };
+      return { accessKeyId: `AKID${calls}`, secretAccessKey: 'secret', expiration: new Date(now + 60_000) };
     };
-    const signer = new S3Presigner(client, 'test-bucket');
-    const first = new URL(await signer.presignPut(baseInput)).searchParams.get('X-Amz-Credential');
-    const second = new URL(await signer.presignPut(baseInput)).searchParams.get('X-Amz-Credential');
+    const signer = new S3Presigner(client, 'test-bucket', { now: () => now });
+    const first = new URL((await signer.presignPut(baseInput)).url).searchParams.get('X-Amz-Credential');
+    const second = new URL((await signer.presignPut(baseInput)).url).searchParams.get('X-Amz-Credential');
     expect(first).not.toBe(second);
   });
 
   it('reuses long-lived credentials without asking the provider again', async () => {
     let calls = 0;
     const client = createS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: undefined });
+    // One instant read once and handed to everything that keeps time: the presigner and the SDK's
+    // own credential cache (which reads the process clock) then agree the key is fresh for an hour.
+    const now = Date.now();
     client.config.credentials = async () => {
       calls += 1;
-      return { ...staticCredentials, expiration: new Date(Date.now() + 3_600_000) };
+      return { ...staticCredentials, expiration: new Date(now + 3_600_000) };
     };
-    const signer = new S3Presigner(client, 'test-bucket');
-    for (let i = 0; i < 20; i++) await signer.presignPut(baseInput);
+    const signer = new S3Presigner(client, 'test-bucket', { now: () => now });
+    for (let i = 0; i < 20; i++) await signer.presignPut({ ...baseInput, signingDate: new Date(now) });
     expect(calls).toBe(1);
+  });
+
+  it('signs If-None-Match: * so that a second PUT cannot overwrite (both paths)', async () => {
+    const signer = presigner({ endpoint: 'http://127.0.0.1:9000' });
+    const url = new URL(await expectIdentical(signer, baseInput));
+    expect(url.searchParams.get('X-Amz-SignedHeaders')?.split(';')).toContain('if-none-match');
+    expect(new URL(await signer.presignPutWithSdk(baseInput)).searchParams.get('X-Amz-SignedHeaders')?.split(';')).toContain('if-none-match');
+  });
+
+  it("never signs a lifetime beyond the credentials' expiry, and says so", async () => {
+    const now = baseInput.signingDate.getTime();
+    const client = createS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: undefined });
+    // IRSA-like: temporary credentials with 7 minutes left at signing time.
+    client.config.credentials = async () => ({ ...sessionCredentials, expiration: new Date(now + 420_500) });
+    const signer = new S3Presigner(client, 'test-bucket', { now: () => now });
+    const signed = await signer.presignPut({ ...baseInput, expiresInSeconds: 900 });
+    expect(signed.expiresInSeconds).toBe(420);
+    expect(new URL(signed.url).searchParams.get('X-Amz-Expires')).toBe('420');
+    // The bounded URL is still getSignedUrl's, byte for byte.
+    expect(signed.url).toBe(await signer.presignPutWithSdk({ ...baseInput, expiresInSeconds: 420 }));
+    // A TTL shorter than what the credentials have left is kept.
+    expect((await signer.presignPut({ ...baseInput, expiresInSeconds: 60 })).expiresInSeconds).toBe(60);
+  });
+
+  it('falls back to getSignedUrl when the template capture throws, reports it, and retries later', async () => {
+    let now = baseInput.signingDate.getTime();
+    const client = createS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: undefined, credentials: staticCredentials });
+    const fallbacks: string[] = [];
+    const signer = new S3Presigner(client, 'test-bucket', { now: () => now, onFallback: (reason) => fallbacks.push(reason) });
+    // A middleware that throws during the capture only: the capture signs a placeholder key.
+    let failCapture = true;
+    let captures = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        if ((args.input as { Key?: string }).Key === 'darkroom-presign-template-key') {
+          captures += 1;
+          if (failCapture) throw new Error('capture broke');
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'breakCapture' },
+    );
+    const signed = await signer.presignPut(baseInput);
+    expect(fallbacks).toEqual(['error']);
+    expect(signed.url).toBe(await signer.presignPutWithSdk(baseInput));
+    // Within the retry window the capture is not tried again: URLs keep coming from getSignedUrl.
+    failCapture = false;
+    now += 30_000;
+    expect((await signer.presignPut(baseInput)).url).toBe(await signer.presignPutWithSdk(baseInput));
+    expect(captures).toBe(1);
+    expect(await signer.usesTemplate()).toBe(false);
+    // After it, the capture succeeds and the fast path takes over.
+    now += 31_000;
+    expect(await signer.usesTemplate()).toBe(true);
+    expect(captures).toBe(2);
+    expect(fallbacks).toEqual(['error']);
   });
 });

@@ -147,7 +147,8 @@ describe('AWS published example: GET Object with the Authorization header', () =
 
   it('accepts the published request within 15 minutes of x-amz-date', () => {
     const request = { method: 'GET', rawUrl: '/test.txt', headers: { ...headers, authorization } };
-    expect(verifySigV4(request, at('2013-05-24T00:00:00Z'))).toEqual({ ok: true, accessKeyId: EXAMPLE_KEY_ID });
+    // A declared payload hash is handed back for the caller to check against the body it reads.
+    expect(verifySigV4(request, at('2013-05-24T00:00:00Z'))).toEqual({ ok: true, accessKeyId: EXAMPLE_KEY_ID, bodySha256: EMPTY_SHA256 });
     expect(verifySigV4(request, at('2013-05-24T00:15:00Z')).ok).toBe(true);
     expect(verifySigV4(request, at('2013-05-23T23:45:00Z')).ok).toBe(true);
   });
@@ -431,9 +432,9 @@ describe('requests signed with the Authorization header by the SDK', () => {
   it('accepts GetObject and PutObject as signed', async () => {
     const get = await capture(new GetObjectCommand({ Bucket: 'dev-bucket', Key: 'dir/a b+é.png', Range: 'bytes=0-9' }));
     expect(get.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
-    expect(verifySigV4(get, nowOpts())).toEqual({ ok: true, accessKeyId: KEY_ID });
+    expect(verifySigV4(get, nowOpts())).toEqual({ ok: true, accessKeyId: KEY_ID, bodySha256: EMPTY_SHA256 });
     const put = await capture(new PutObjectCommand({ Bucket: 'dev-bucket', Key: 'k', Body: 'hello', ContentType: 'text/plain' }));
-    expect(verifySigV4(put, nowOpts())).toEqual({ ok: true, accessKeyId: KEY_ID });
+    expect(verifySigV4(put, nowOpts())).toEqual({ ok: true, accessKeyId: KEY_ID, bodySha256: sha256Hex('hello') });
   });
 
   it('refuses a changed path, a changed signed header, a wrong secret', async () => {

@@ -68,13 +68,46 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
 {{- end }}
 
-{{/* The Secret and key holding the Redis URL, if any. */}}
+{{/*
+How rate limits are shared: "standalone" (redis.url or an existing Secret with the URL), "cluster"
+(redis.clusterNodes), "sentinel" (redis.sentinel.addresses), or "" (in memory, per replica). A mix
+fails the render with the same rule darkroom applies to its environment.
+*/}}
+{{- define "darkroom.redisMode" -}}
+{{- $redis := .Values.redis }}
+{{- $cluster := gt (len $redis.clusterNodes) 0 }}
+{{- $sentinel := gt (len $redis.sentinel.addresses) 0 }}
+{{- if or (and $cluster $sentinel) (and $redis.url (or $cluster $sentinel)) }}
+{{- fail "redis: set only one of url, clusterNodes and sentinel.addresses" }}
+{{- end }}
+{{- if and $sentinel (not $redis.sentinel.name) }}
+{{- fail "redis.sentinel.name is required with redis.sentinel.addresses: the primary's name in the sentinels' configuration" }}
+{{- end }}
+{{- if and (or $redis.username $redis.password $redis.tls) (not (or $cluster $sentinel)) }}
+{{- fail "redis.username, redis.password and redis.tls are for clusterNodes or sentinel.addresses; with redis.url put the user and password in the URL and use rediss:// for TLS" }}
+{{- end }}
+{{- if and (or $redis.sentinel.name $redis.sentinel.password) (not $sentinel) }}
+{{- fail "redis.sentinel.name and redis.sentinel.password are only used with redis.sentinel.addresses" }}
+{{- end }}
+{{- if $cluster }}cluster{{ else if $sentinel }}sentinel{{ else if or $redis.url $redis.existingSecret }}standalone{{ end }}
+{{- end }}
+
+{{/* The Secret holding the Redis URL or passwords, if any. */}}
 {{- define "darkroom.redisSecretName" -}}
-{{- if .Values.redis.existingSecret }}{{ .Values.redis.existingSecret }}{{ else if .Values.redis.url }}{{ include "darkroom.fullname" . }}-redis{{ end }}
+{{- $redis := .Values.redis }}
+{{- if $redis.existingSecret }}{{ $redis.existingSecret }}{{ else if or $redis.url $redis.password $redis.sentinel.password }}{{ include "darkroom.fullname" . }}-redis{{ end }}
 {{- end }}
 
 {{- define "darkroom.redisSecretKey" -}}
 {{- if .Values.redis.existingSecret }}{{ .Values.redis.existingSecretKey }}{{ else }}redis-url{{ end }}
+{{- end }}
+
+{{- define "darkroom.redisPasswordKey" -}}
+{{- if .Values.redis.existingSecret }}{{ .Values.redis.existingSecretPasswordKey }}{{ else }}redis-password{{ end }}
+{{- end }}
+
+{{- define "darkroom.redisSentinelPasswordKey" -}}
+{{- if .Values.redis.existingSecret }}{{ .Values.redis.existingSecretSentinelPasswordKey }}{{ else }}redis-sentinel-password{{ end }}
 {{- end }}
 
 {{/* PromQL label matchers that scope the rules to this release's scrape targets. */}}

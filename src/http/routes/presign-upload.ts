@@ -97,7 +97,8 @@ async function authoriseUpload(deps: PresignUploadDeps, req: Request, res: Respo
   if (lookup.state === 'unknown') throw darkroomError('APP_NOT_FOUND');
   if (lookup.state === 'invalid') throw darkroomError('APP_CONFIG_INVALID');
   const { spec } = lookup.app;
-  const refusal = checkUploadPolicy({ ...spec.upload, allowPublicUpload: spec.allowPublicUpload }, { extension, size: body.size });
+  const sizeRequired = spec.storage.provider === 's3' && spec.upload.requireSize;
+  const refusal = checkUploadPolicy({ ...spec.upload, allowPublicUpload: spec.allowPublicUpload, sizeRequired }, { extension, size: body.size });
   if (refusal) throw darkroomError(refusal);
   const publicBaseURL = spec.publicBaseURL ?? deps.defaultPublicBaseURL;
   if (!publicBaseURL) {

@@ -22,7 +22,11 @@ export type NotReadyReason =
   /** `storage.credentialsSecretRef` names a Secret that does not exist. */
   | 'CredentialsSecretNotFound'
   /** The Secret exists but lacks the keys the provider needs. */
-  | 'CredentialsSecretInvalid';
+  | 'CredentialsSecretInvalid'
+  /** darkroom may not read the Secret (403: its Role lacks get on it). */
+  | 'CredentialsSecretForbidden'
+  /** The Secret could not be read for another reason (API error, no answer) and was never read before. */
+  | 'CredentialsSecretUnreadable';
 
 /** Reason of `Ready=True`. */
 export const readyReason = 'AppServed';

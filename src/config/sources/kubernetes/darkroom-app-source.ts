@@ -6,31 +6,38 @@
  * stale rebuild); on losing the API server the last snapshot keeps serving. The elected replica
  * reports each app's verdict in its `status`; credentials Secrets are read and kept fresh.
  */
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { DarkroomMetrics } from '../../../metrics/metrics.js';
 import { secretProblems, type SecretCredentialsLookup } from '../../../storage/credentials.js';
 import type { AppSnapshot, InvalidAppReport } from '../../app-registry.js';
 import type { ConfigSource } from '../../config-source.js';
-import { parseDarkroomApp, type AppParseResult } from '../../darkroom-app.js';
+import { parseDarkroomApp, type AppParseResult, type DarkroomApp } from '../../darkroom-app.js';
 import { buildSnapshot, type LocatedParseResult } from '../../snapshot.js';
 import { desiredStatus, type AppVerdict } from './app-status.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { ClientNodeKubeApi, type KubeApi, type KubeObject } from './kube-api.js';
 import { LeaseElector } from './lease-elector.js';
-import { runListWatch, type ListWatchHandlers, type ListWatchState } from './list-watch.js';
+import { createWatch, runListWatch, type ListWatchHandlers, type ListWatchState } from './list-watch.js';
 import { SecretReader } from './secret-reader.js';
 import { StatusWriter } from './status-writer.js';
 import { WatchSupervisor } from './watch-supervisor.js';
 
 /** Timings; the defaults suit production, tests shorten them. */
 export interface KubernetesSourceTiming {
-  /** A watch with no event or bookmark for this long is reconnected, in ms. Default 30 000 (client-node's own). */
+  /**
+   * A watch with no event or bookmark for this long is reconnected, in ms. Default 150 000: a real
+   * API server bookmarks a quiet watch about once a minute, so this tolerates one lost bookmark.
+   */
   readonly watchInactivityTimeoutMs?: number;
-  /** Nothing at all from the API server for this long rebuilds the watch with a re-list, in ms. Default 150 000. */
+  /** A watch whose response headers take longer than this is a stall, in ms. Default 10 000. */
+  readonly watchConnectTimeoutMs?: number;
+  /** Nothing at all from the API server for this long rebuilds the watch with a re-list, in ms. Default 300 000. */
   readonly staleAfterMs?: number;
   /** Restart backoff. Default 500 ms doubling to 30 s, 50 % jitter. */
   readonly restartBackoff?: BackoffOptions;
+  /** A watch connection open this long is healthy: its failure restarts after the shortest delay, in ms. Default 10 000. */
+  readonly watchHealthyAfterMs?: number;
   /** `timeoutSeconds` asked of the server per watch: random in [min, 2·min). Default 300 (client-go's). */
   readonly serverWatchTimeoutSeconds?: number;
   /** Lease timings in ms. Defaults 15 000 / 10 000 / 2 000 (client-go's). */
@@ -71,7 +78,10 @@ export class KubernetesConfigSource implements ConfigSource {
   readonly #objects = new Map<string, KubeObject>();
   readonly #parsed = new Map<string, { resourceVersion: string | undefined; result: AppParseResult }>();
   readonly #state: ListWatchState = { resourceVersion: '' };
-  #snapshot: AppSnapshot | undefined;
+  /** Names claimed by several DarkroomApps (with their report), from the last snapshot. */
+  #nameConflicts: ReadonlyMap<string, InvalidAppReport> | undefined;
+  /** True once the first snapshot was delivered (after the first Secret reads). */
+  #synced = false;
   #deliver: ((snapshot: AppSnapshot) => void) | undefined;
   #lastAlive = 0;
   #stopped = false;
@@ -85,12 +95,14 @@ export class KubernetesConfigSource implements ConfigSource {
     let resolveSync!: () => void;
     this.#firstSync = { promise: new Promise((resolve) => (resolveSync = resolve)), resolve: resolveSync };
 
-    const watch = new Watch(options.kubeConfig);
-    const inactivityTimeoutMs = timing.watchInactivityTimeoutMs ?? 30_000;
+    const inactivityTimeoutMs = timing.watchInactivityTimeoutMs ?? 150_000;
+    const connectTimeoutMs = timing.watchConnectTimeoutMs ?? 10_000;
+    const watch = createWatch(options.kubeConfig, Math.max(inactivityTimeoutMs, connectTimeoutMs));
     const serverTimeout = timing.serverWatchTimeoutSeconds ?? 300;
     this.#supervisor = new WatchSupervisor({
       backoff: new Backoff(timing.restartBackoff),
-      staleAfterMs: timing.staleAfterMs ?? 150_000,
+      staleAfterMs: timing.staleAfterMs ?? 300_000,
+      healthyAfterMs: timing.watchHealthyAfterMs ?? 10_000,
       lastAlive: () => this.#lastAlive,
       logger,
       run: (signal) =>
@@ -101,6 +113,7 @@ export class KubernetesConfigSource implements ConfigSource {
             namespace: options.namespace,
             handlers: this.#handlers(),
             inactivityTimeoutMs,
+            connectTimeoutMs,
             serverTimeoutSeconds: () => Math.floor(serverTimeout * (1 + Math.random())),
             signal,
           },
@@ -133,7 +146,8 @@ export class KubernetesConfigSource implements ConfigSource {
       api: this.#api,
       logger,
       refreshMs: timing.secretRefreshMs,
-      onChange: () => this.#reconcileStatuses(),
+      // A Secret that appeared, changed, vanished or became unreadable changes what is served.
+      onChange: () => void this.#publish({ initial: false }),
     });
     this.secrets = this.#secretReader;
   }
@@ -177,33 +191,69 @@ export class KubernetesConfigSource implements ConfigSource {
         metrics.configWatchLastEventTimestamp.set(this.#lastAlive / 1000);
         this.#supervisor.progressed();
       },
-      connected: (isConnected) => metrics.configWatchConnected.set(isConnected ? 1 : 0),
+      connected: (isConnected) => {
+        if (isConnected) this.#supervisor.connected();
+        metrics.configWatchConnected.set(isConnected ? 1 : 0);
+      },
       relisted: () => metrics.configWatchRelists.inc(),
     };
   }
 
-  /** Rebuilds the snapshot from every object known and delivers it; then reports statuses. */
+  /**
+   * Rebuilds the snapshot from every object known and delivers it; then reports statuses. The
+   * first delivery (which makes the registry synced, and /readyz 200) waits until every
+   * credentials Secret named so far has been tried once, each attempt bounded by the API call
+   * deadline: the first requests after readiness then find their credentials, and an app whose
+   * Secret cannot be read is already refused and reported instead of failing request by request.
+   */
   async #publish({ initial }: { initial: boolean }): Promise<void> {
     if (this.#stopped || !this.#deliver) return;
+    const reading = this.#secretReader.track(this.#referencedSecrets());
+    if (!this.#synced) {
+      // Changes before the first delivery are included in it: it reads #objects after the wait.
+      if (!initial) return;
+      await reading;
+      if (this.#stopped) return;
+      this.#synced = true;
+    }
+    this.#deliver(this.#buildSnapshot());
+    this.#firstSync.resolve();
+    this.#reconcileStatuses();
+  }
+
+  /** `namespace/name` of every Secret that a valid DarkroomApp names. */
+  #referencedSecrets(): Set<string> {
+    const refs = new Set<string>();
+    for (const [key, object] of this.#objects) {
+      const parsed = this.#parse(key, object);
+      const ref = parsed.ok ? parsed.app.spec.storage.credentialsSecretRef : undefined;
+      if (ref) refs.add(`${object.metadata.namespace ?? ''}/${ref.name}`);
+    }
+    return refs;
+  }
+
+  /**
+   * The snapshot of every object known. An app whose credentials Secret is missing, unusable or
+   * unreadable is refused like an invalid one (APP_CONFIG_INVALID), so that what is served, the
+   * `darkroom_config_app*` metrics and `.status` all say the same.
+   */
+  #buildSnapshot(): AppSnapshot {
     const located: LocatedParseResult[] = [];
     for (const [key, object] of this.#objects) {
       located.push({ where: `DarkroomApp ${key}`, result: this.#parse(key, object) });
     }
     for (const key of this.#parsed.keys()) if (!this.#objects.has(key)) this.#parsed.delete(key);
-    const snapshot = this.#withNamespaces(buildSnapshot(located));
-    this.#snapshot = snapshot;
-    this.#deliver(snapshot);
-    const refs = new Set<string>();
-    for (const app of snapshot.apps.values()) {
-      const ref = app.spec.storage.credentialsSecretRef;
-      if (ref) refs.add(`${app.metadata.namespace ?? ''}/${ref.name}`);
+    const base = this.#withNamespaces(buildSnapshot(located));
+    this.#nameConflicts = base.invalid;
+    const apps = new Map(base.apps);
+    const invalid = new Map(base.invalid);
+    for (const [name, app] of base.apps) {
+      const verdict = this.#credentialsVerdict(app);
+      if (verdict === 'unknown' || verdict.ready) continue;
+      apps.delete(name);
+      invalid.set(name, { name, namespace: app.metadata.namespace, problems: verdict.problems });
     }
-    // On the first sync, wait (bounded by the API timeout) for the Secrets, so the first requests
-    // after readiness already have credentials.
-    const reading = this.#secretReader.track(refs);
-    if (initial) await reading;
-    this.#firstSync.resolve();
-    this.#reconcileStatuses();
+    return Object.freeze({ ...base, apps, invalid });
   }
 
   #parse(key: string, object: KubeObject): AppParseResult {
@@ -233,34 +283,54 @@ export class KubernetesConfigSource implements ConfigSource {
     const parsed = this.#parsed.get(key)?.result;
     if (!parsed) return undefined;
     if (!parsed.ok) return { ready: false, reason: 'InvalidSpec', problems: parsed.problems };
-    const conflict = this.#snapshot?.invalid.get(object.metadata.name);
+    const conflict = this.#nameConflicts?.get(object.metadata.name);
     if (conflict) return { ready: false, reason: 'NameConflict', problems: conflict.problems };
-    const storage = parsed.app.spec.storage;
+    const verdict = this.#credentialsVerdict(parsed.app);
+    return verdict === 'unknown' ? undefined : verdict; // not read yet: report once we know
+  }
+
+  /** Whether the app's credentials Secret (if it names one) is usable; `unknown` before its first read. */
+  #credentialsVerdict(app: DarkroomApp): AppVerdict | 'unknown' {
+    const storage = app.spec.storage;
     const ref = storage.credentialsSecretRef;
-    if (ref) {
-      const namespace = object.metadata.namespace ?? '';
-      const secret = this.#secretReader.state(namespace, ref.name);
-      const path = 'spec.storage.credentialsSecretRef.name';
-      if (secret.state === 'unknown') return undefined; // not read yet: report once we know
-      if (secret.state === 'missing') {
+    if (!ref) return { ready: true };
+    const namespace = app.metadata.namespace ?? '';
+    const secret = this.#secretReader.state(namespace, ref.name);
+    const path = 'spec.storage.credentialsSecretRef.name';
+    switch (secret.state) {
+      case 'unknown':
+        return 'unknown';
+      case 'missing':
         return { ready: false, reason: 'CredentialsSecretNotFound', problems: [{ path, message: `Secret "${ref.name}" not found in namespace "${namespace}"` }] };
-      }
-      const problems = secretProblems(storage.provider, secret.data);
-      if (problems.length > 0) {
+      case 'unreadable':
+        return secret.status === 403
+          ? {
+              ready: false,
+              reason: 'CredentialsSecretForbidden',
+              problems: [{ path, message: `darkroom may not read Secret "${ref.name}" in namespace "${namespace}" (403 Forbidden): its Role needs get on this Secret (Helm value rbac.secretNames)` }],
+            }
+          : {
+              ready: false,
+              reason: 'CredentialsSecretUnreadable',
+              problems: [{ path, message: `Secret "${ref.name}" in namespace "${namespace}" could not be read (${secret.status > 0 ? `HTTP ${secret.status}` : 'no answer from the API server'}); retried every refresh interval` }],
+            };
+      case 'present': {
+        const problems = secretProblems(storage.provider, secret.data);
+        if (problems.length === 0) return { ready: true };
         return { ready: false, reason: 'CredentialsSecretInvalid', problems: problems.map((message) => ({ path, message: `Secret "${ref.name}": ${message}` })) };
       }
     }
-    return { ready: true };
   }
 
   #reconcileStatuses(): void {
-    if (this.#stopped || !this.#elector.isLeader) return;
+    // Before the first snapshot the verdicts are incomplete (name conflicts, Secrets): report none.
+    if (this.#stopped || !this.#synced || !this.#elector.isLeader) return;
     const now = new Date();
     for (const [key, object] of this.#objects) {
       const verdict = this.#verdict(key, object);
       if (!verdict) continue;
       const desired = desiredStatus(verdict, object.metadata.generation, object.status, now);
-      this.#writer.reconcile(object.metadata.namespace ?? '', object.metadata.name, object.status, desired);
+      this.#writer.reconcile(object.metadata.namespace ?? '', object.metadata.name, object.status, desired, object.metadata.resourceVersion);
     }
   }
 }

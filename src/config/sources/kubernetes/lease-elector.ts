@@ -12,7 +12,8 @@ import type { DarkroomMetrics } from '../../../metrics/metrics.js';
 import { sleep } from './backoff.js';
 import { KubeApiError, type KubeApi, type LeaseRecord } from './kube-api.js';
 
-const leaseName = 'darkroom-status-writer';
+/** The Lease darkroom elects its status writer on; the chart's Role names it (resourceNames). */
+export const leaseName = 'darkroom-status-writer';
 
 /** Options of {@link LeaseElector}. */
 export interface LeaseElectorOptions {

@@ -10,15 +10,38 @@
  * on any error but 410 or its own timeout it stops for good, only telling its `error` handlers.
  * Level-based handling is kept: every event carries the whole object.
  *
- * Watch timeouts in client-node 2.0.1 (read in node_modules/@kubernetes/client-node/dist/watch.js):
- * a 30 s timer is armed before the request and re-armed on every body chunk, i.e. the *inactivity*
- * timeout of kubernetes-client/javascript PR #3022, not the whole-request abort of #3020 that 2.0.0
- * had. On expiry `done` gets a `TimeoutError`. We add our own, configurable inactivity timer on
- * top (same default), ask for bookmarks so a healthy quiet watch is not mistaken for a dead one,
- * and treat either timer as a stall.
+ * Timeouts. A real API server sends a BOOKMARK about once a minute on a quiet watch
+ * (`defaultBookmarkFrequency`, one minute in 1.20 and today) and ends the watch cleanly after the
+ * `timeoutSeconds` asked for. So a quiet, healthy watch can be silent for up to a minute: the
+ * stall timer must wait well past that (the default is 150 s, 2.5 bookmark intervals, so one lost
+ * bookmark is tolerated), and a clean end is resumed at once, without backoff. Until the response
+ * headers arrive a shorter connect timeout applies: a real server answers a watch's headers at once.
+ * client-node 2.0.1's `Watch` has its own timer (node_modules/@kubernetes/client-node/dist/watch.js:
+ * armed before the request, re-armed on every body chunk, 30 s by default, the inactivity timeout
+ * of kubernetes-client/javascript PR #3022); at 30 s it would cut every quiet watch before the
+ * first bookmark, so it is set just beyond ours (`requestTimeoutMs`) and only backs ours up.
  */
-import type { Watch } from '@kubernetes/client-node';
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { darkroomAppResource, KubeApiError, type KubeApi, type KubeObject } from './kube-api.js';
+
+/** How much later than our inactivity timer client-node's own fires, in ms. */
+const clientTimeoutMarginMs = 5_000;
+
+/**
+ * A client-node `Watch` whose own inactivity timer fires `clientTimeoutMarginMs` after ours, so
+ * that it only backs ours up. The timer is the instance field `requestTimeoutMs` (private in the
+ * typings, 30 000 by default in 2.0.1); if a client-node upgrade renames it, this fails at start
+ * instead of silently cutting every quiet watch at 30 s again.
+ */
+export function createWatch(kubeConfig: KubeConfig, inactivityTimeoutMs: number): Watch {
+  const watch = new Watch(kubeConfig);
+  const fields = watch as unknown as { requestTimeoutMs?: unknown };
+  if (typeof fields.requestTimeoutMs !== 'number') {
+    throw new Error('@kubernetes/client-node Watch has no requestTimeoutMs any more: review list-watch.ts before upgrading');
+  }
+  fields.requestTimeoutMs = inactivityTimeoutMs + clientTimeoutMarginMs;
+  return watch;
+}
 
 /** What the session reports to its owner. */
 export interface ListWatchHandlers {
@@ -30,7 +53,10 @@ export interface ListWatchHandlers {
   remove(object: KubeObject): void;
   /** Something arrived from the API server (list, event, bookmark). */
   alive(): void;
-  /** The watch connection opened (true) or ended (false). */
+  /**
+   * The watch connection opened (true), or failed or was stopped (false). A clean end (the
+   * server's timeout, or 410 Gone) is followed by an immediate reconnect and is not reported.
+   */
   connected(isConnected: boolean): void;
   /** A full list was made (first sync, after 410 Gone, after a rebuild). */
   relisted(): void;
@@ -45,6 +71,8 @@ export interface ListWatchOptions {
   readonly handlers: ListWatchHandlers;
   /** A watch that delivers nothing (not even a bookmark) this long is a stall, in ms. */
   readonly inactivityTimeoutMs: number;
+  /** A watch whose response headers have not arrived after this long is a stall, in ms. */
+  readonly connectTimeoutMs: number;
   /** `timeoutSeconds` sent with each watch, so the server ends it cleanly; chosen per watch. */
   readonly serverTimeoutSeconds: () => number;
   readonly signal: AbortSignal;
@@ -90,7 +118,7 @@ function darkroomAppsPath(namespace: string | undefined): string {
 }
 
 function watchOnce(options: ListWatchOptions, state: ListWatchState): Promise<'ended' | 'gone'> {
-  const { handlers, signal, inactivityTimeoutMs } = options;
+  const { handlers, signal, inactivityTimeoutMs, connectTimeoutMs } = options;
   return new Promise((resolve, reject) => {
     let controller: AbortController | undefined;
     let finished = false;
@@ -98,31 +126,37 @@ function watchOnce(options: ListWatchOptions, state: ListWatchState): Promise<'e
     let gone = false;
     let timer: NodeJS.Timeout | undefined;
 
-    const arm = () => {
+    const arm = (ms: number) => {
       clearTimeout(timer);
       timer = setTimeout(() => {
-        failure ??= new WatchStalledError(inactivityTimeoutMs);
+        failure ??= new WatchStalledError(ms);
         finish(null);
-      }, inactivityTimeoutMs);
+      }, ms);
     };
     const onAbort = () => finish(null);
+    const fail = (error: Error) => {
+      handlers.connected(false);
+      reject(error);
+    };
     const finish = (error: unknown) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       controller?.abort();
-      handlers.connected(false);
-      if (signal.aborted) return resolve('ended');
-      if (failure) return reject(failure);
+      if (signal.aborted) {
+        handlers.connected(false);
+        return resolve('ended');
+      }
+      if (failure) return fail(failure);
       if (gone || statusOf(error) === 410) return resolve('gone');
-      if (error && (error as { name?: unknown }).name === 'TimeoutError') return reject(new WatchStalledError(30_000));
-      if (error) return reject(error instanceof Error ? error : new Error(`watch failed: ${JSON.stringify(error)}`));
+      if (error && (error as { name?: unknown }).name === 'TimeoutError') return fail(new WatchStalledError(inactivityTimeoutMs + clientTimeoutMarginMs));
+      if (error) return fail(error instanceof Error ? error : new Error(`watch failed: ${JSON.stringify(error)}`));
       resolve('ended'); // the server ended the watch cleanly (timeoutSeconds): resume from our RV
     };
 
     signal.addEventListener('abort', onAbort, { once: true });
-    arm();
+    arm(connectTimeoutMs);
     const query = {
       resourceVersion: state.resourceVersion,
       allowWatchBookmarks: true,
@@ -130,7 +164,7 @@ function watchOnce(options: ListWatchOptions, state: ListWatchState): Promise<'e
     };
     const onEvent = (type: string, object: KubeObject & { code?: number; message?: string }) => {
       if (finished) return;
-      arm();
+      arm(inactivityTimeoutMs);
       handlers.alive();
       switch (type) {
         case 'ADDED':
@@ -155,8 +189,10 @@ function watchOnce(options: ListWatchOptions, state: ListWatchState): Promise<'e
     options.watch.watch(darkroomAppsPath(options.namespace), query, onEvent, finish).then(
       (opened) => {
         controller = opened;
-        if (finished) opened.abort();
-        else handlers.connected(true);
+        if (finished) return opened.abort();
+        // The headers arrived (the watch is established): from here on, the inactivity timeout.
+        arm(inactivityTimeoutMs);
+        handlers.connected(true);
       },
       finish,
     );

@@ -3,8 +3,12 @@
  * the `status` subresource. Writes are idempotent (the same verdict yields the same status, and
  * `lastTransitionTime` is kept while the condition holds), which matters because Lease-based
  * election does not guarantee a single leader at every instant (no fencing, client-go docs).
- * Our own writes come back as MODIFIED events; those compare equal and write nothing.
+ * Our own writes come back as MODIFIED events; those compare equal and write nothing. Until that
+ * event arrives the object we hold still shows the old status, so a second reconcile in between
+ * (another Secret read, another event) would write the same status again: a status written for a
+ * resourceVersion is therefore not written again for that same resourceVersion.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { DarkroomMetrics } from '../../../metrics/metrics.js';
 import { statusUpToDate, type AppStatus } from './app-status.js';
@@ -34,16 +38,24 @@ export class StatusWriter {
   readonly #pending = new Map<string, Job>();
   readonly #inflight = new Set<string>();
   readonly #retries = new Map<string, { backoff: Backoff; timer: NodeJS.Timeout | undefined }>();
+  /** The last status queued per object, and the resourceVersion of the object it was computed against. */
+  readonly #sent = new Map<string, { status: AppStatus; basedOn: string | undefined }>();
   #stopped = false;
 
   constructor(options: StatusWriterOptions) {
     this.#options = options;
   }
 
-  /** Makes the object's status `desired` unless it already is (or this replica is not the leader). */
-  reconcile(namespace: string, name: string, current: unknown, desired: AppStatus): void {
+  /**
+   * Makes the object's status `desired` unless it already is, or was already sent for this
+   * `resourceVersion` of the object (or this replica is not the leader).
+   */
+  reconcile(namespace: string, name: string, current: unknown, desired: AppStatus, resourceVersion?: string): void {
     if (this.#stopped || statusUpToDate(current, desired) || !this.#options.isLeader()) return;
     const key = `${namespace}/${name}`;
+    const sent = this.#sent.get(key);
+    if (resourceVersion !== undefined && sent?.basedOn === resourceVersion && isDeepStrictEqual(sent.status, desired)) return;
+    this.#sent.set(key, { status: desired, basedOn: resourceVersion });
     this.#pending.set(key, { namespace, name, status: desired });
     void this.#flush(key);
   }
@@ -52,6 +64,7 @@ export class StatusWriter {
   forget(namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
     this.#pending.delete(key);
+    this.#sent.delete(key);
     clearTimeout(this.#retries.get(key)?.timer);
     this.#retries.delete(key);
   }
@@ -60,6 +73,7 @@ export class StatusWriter {
   stop(): void {
     this.#stopped = true;
     this.#pending.clear();
+    this.#sent.clear();
     for (const retry of this.#retries.values()) clearTimeout(retry.timer);
     this.#retries.clear();
   }
@@ -71,7 +85,10 @@ export class StatusWriter {
     try {
       for (let job = this.#pending.get(key); job && !this.#stopped; job = this.#pending.get(key)) {
         this.#pending.delete(key);
-        if (!this.#options.isLeader()) return;
+        if (!this.#options.isLeader()) {
+          this.#sent.delete(key); // dropped unwritten: the next leader term reconciles it again
+          return;
+        }
         await this.#write(key, job);
       }
     } finally {
@@ -86,6 +103,8 @@ export class StatusWriter {
       metrics.configStatusWrites.inc({ outcome: 'ok' });
       this.#retries.delete(key);
     } catch (error) {
+      // Not written after all: a later reconcile for the same resourceVersion must try again.
+      this.#sent.delete(key);
       const status = error instanceof KubeApiError ? error.status : 0;
       if (status === 404) return; // deleted meanwhile: nothing to report on
       metrics.configStatusWrites.inc({ outcome: status === 409 ? 'conflict' : 'error' });

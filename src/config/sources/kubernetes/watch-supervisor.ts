@@ -3,6 +3,11 @@
  * backoff (one loop, so restarts cannot pile up), and rebuilds it — dropping the resourceVersion,
  * so the next session re-lists — when nothing at all has arrived for `staleAfterMs` (the backstop
  * the client-node maintainers suggest for silently stuck watches, client-node#596).
+ *
+ * The backoff starts over once a session is healthy again: on any event (list, change, bookmark),
+ * and when a failing session had kept its watch connection open for `healthyAfterMs`. Without the
+ * second rule a quiet watch that is cut now and then (no event in between) would climb to the cap
+ * and a change made during such a gap would wait for tens of seconds.
  */
 import type { Logger } from 'pino';
 import { sleep, type Backoff } from './backoff.js';
@@ -16,6 +21,8 @@ export interface WatchSupervisorOptions {
   readonly lastAlive: () => number;
   /** Rebuild when nothing arrived for this long, in ms. */
   readonly staleAfterMs: number;
+  /** A watch connection open this long counts as healthy: its failure restarts after the shortest delay, in ms. */
+  readonly healthyAfterMs: number;
   /** Called before each restart (metrics); `rebuild` is true for a stale rebuild. */
   readonly onRestart: (error: unknown, delayMs: number, rebuild: boolean) => void;
   readonly logger: Logger;
@@ -33,6 +40,8 @@ export class WatchSupervisor {
   readonly #options: WatchSupervisorOptions;
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
+  /** When the current session's watch connection opened (0: not open). */
+  #connectedAt = 0;
 
   constructor(options: WatchSupervisorOptions) {
     this.#options = options;
@@ -46,6 +55,11 @@ export class WatchSupervisor {
   /** A session made progress: the next failure starts from the shortest delay again. */
   progressed(): void {
     this.#options.backoff.reset();
+  }
+
+  /** The session's watch connection opened (its response headers arrived). */
+  connected(): void {
+    this.#connectedAt = Date.now();
   }
 
   /** Stops the session and the loop; resolves when both have ended. */
@@ -62,6 +76,7 @@ export class WatchSupervisor {
       this.#stop.signal.addEventListener('abort', forwardStop, { once: true });
       let stale = false;
       const startedAt = Date.now();
+      this.#connectedAt = 0;
       // Measured from the later of the last sign of life and this session's start, so that after a
       // long outage a fresh session gets its full allowance before it counts as stale.
       const staleCheck = setInterval(() => {
@@ -82,6 +97,7 @@ export class WatchSupervisor {
       }
       if (this.#stop.signal.aborted) break;
       if (stale) error = new WatchStaleError(staleAfterMs);
+      if (this.#connectedAt > 0 && Date.now() - this.#connectedAt >= this.#options.healthyAfterMs) backoff.reset();
       const delayMs = backoff.next();
       this.#options.onRestart(error, delayMs, stale);
       logger.warn({ err: error, delayMs }, 'DarkroomApp watch failed; restarting after backoff (last known apps keep serving)');
