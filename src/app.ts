@@ -4,6 +4,7 @@
  */
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import type { TransformSettings } from './config/settings.js';
 import type { AppRegistry } from './config/app-registry.js';
 import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-handler.js';
 import { requestEnvelope } from './http/request-envelope.js';
@@ -31,6 +32,8 @@ export interface AppDeps {
   readonly demoPage?: DemoPageOptions | undefined;
   /** The read path (CDN first, storage fallback); absent means storage only. */
   readonly imageReader?: ImageReader | undefined;
+  /** Bounds on variant transforms (`DARKROOM_TRANSFORM_*`); absent means the defaults. */
+  readonly transforms?: TransformSettings | undefined;
 }
 
 /** The public API: uploads, reads, health. */

@@ -108,6 +108,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
     registry,
     storage,
     imageReader,
+    transforms: settings.transforms,
     rateLimiter,
     metrics,
     logger,

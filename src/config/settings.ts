@@ -312,3 +312,6 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     }),
   });
 }
+
+/** The transform bounds with nothing set: what darkroom runs with by default. */
+export const defaultTransformSettings: TransformSettings = loadSettings({}).transforms;

@@ -10,8 +10,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { TransformSettings } from '../config/settings.js';
 import type { DarkroomMetrics } from '../metrics/metrics.js';
-import type { GateOutcome, TransformGate } from './transform-gate.js';
+import { configureSharp } from './sharp-runtime.js';
+import { TransformGate, type GateOutcome } from './transform-gate.js';
 import { transformImage } from './transformer.js';
 import type { VariantPlan } from './variant-plan.js';
 
@@ -37,6 +39,25 @@ export interface MakerLimits {
   readonly maxFrames: number;
   /** Deadline of the pixel work, in whole seconds. */
   readonly timeoutSeconds: number;
+}
+
+/** Most frames kept from an animated original (more are dropped): bounds the work of one GIF. */
+export const maxAnimatedFrames = 100;
+/** Seconds a client refused with TRANSFORM_BUSY is told to wait. */
+const busyRetryAfterSeconds = 1;
+
+/** The maker a process runs with: sharp configured, the gate sized and metered as the settings say. */
+export function createVariantMaker(settings: TransformSettings, metrics: DarkroomMetrics): VariantMaker {
+  configureSharp({ threadsPerTransform: settings.threadsPerTransform });
+  metrics.variantQueueCapacity.set(settings.maxQueued);
+  metrics.variantQueueDepth.set(0);
+  const gate = new TransformGate({
+    concurrency: settings.concurrency,
+    maxQueued: settings.maxQueued,
+    retryAfterSeconds: busyRetryAfterSeconds,
+    onQueueDepth: (waiting) => metrics.variantQueueDepth.set(waiting),
+  });
+  return new VariantMaker(gate, { maxFrames: maxAnimatedFrames, timeoutSeconds: settings.timeoutSeconds }, metrics);
 }
 
 export class VariantMaker {
