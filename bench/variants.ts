@@ -32,10 +32,16 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import type * as SettingsModuleNs from '../src/config/settings.js';
+import type * as DarkroomModuleNs from '../src/darkroom.js';
 import { startEmbeddedS3 } from '../src/devstorage/embedded-s3.js';
 import { jpegBytes } from '../test/fixtures/images.js';
 import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
 import { appYaml } from '../test/support/stack.js';
+
+/** The built modules have the source's types. */
+type SettingsModule = typeof SettingsModuleNs;
+type DarkroomModule = typeof DarkroomModuleNs;
 
 const clients = 32;
 const missesPerRun = Number(process.env.BENCH_MISSES ?? 128);
@@ -53,8 +59,8 @@ const concurrencyEnv = { UV_THREADPOOL_SIZE: '4', DARKROOM_TRANSFORM_CONCURRENCY
 
 async function serveDarkroom(config: { appsFile: string; s3Endpoint: string; adminPort: number; port: number }): Promise<void> {
   // The production build, as `npm start` runs it.
-  const { loadSettings } = (await import(new URL('../dist/config/settings.js', import.meta.url).href)) as typeof import('../src/config/settings.js');
-  const { startDarkroom } = (await import(new URL('../dist/darkroom.js', import.meta.url).href)) as typeof import('../src/darkroom.js');
+  const { loadSettings } = (await import(new URL('../dist/config/settings.js', import.meta.url).href)) as SettingsModule;
+  const { startDarkroom } = (await import(new URL('../dist/darkroom.js', import.meta.url).href)) as DarkroomModule;
   const settings = loadSettings({
     ...process.env,
     PORT: String(config.port),
