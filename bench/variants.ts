@@ -32,16 +32,10 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type * as SettingsModuleNs from '../src/config/settings.js';
-import type * as DarkroomModuleNs from '../src/darkroom.js';
 import { startEmbeddedS3 } from '../src/devstorage/embedded-s3.js';
 import { jpegBytes } from '../test/fixtures/images.js';
 import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
 import { appYaml } from '../test/support/stack.js';
-
-/** The built modules have the source's types. */
-type SettingsModule = typeof SettingsModuleNs;
-type DarkroomModule = typeof DarkroomModuleNs;
 
 const clients = 32;
 const missesPerRun = Number(process.env.BENCH_MISSES ?? 128);
@@ -57,20 +51,23 @@ const concurrencyEnv = { UV_THREADPOOL_SIZE: '4', DARKROOM_TRANSFORM_CONCURRENCY
 // Server modes (children, pinned to CPU 0)
 // ---------------------------------------------------------------------------------------------
 
-async function serveDarkroom(config: { appsFile: string; s3Endpoint: string; adminPort: number; port: number }): Promise<void> {
-  // The production build, as `npm start` runs it.
-  const { loadSettings } = (await import(new URL('../dist/config/settings.js', import.meta.url).href)) as SettingsModule;
-  const { startDarkroom } = (await import(new URL('../dist/darkroom.js', import.meta.url).href)) as DarkroomModule;
-  const settings = loadSettings({
-    ...process.env,
-    PORT: String(config.port),
-    ADMIN_PORT: String(config.adminPort),
-    HOST: '127.0.0.1',
-    DARKROOM_APPS_FILE: config.appsFile,
-    DARKROOM_S3_ENDPOINT: config.s3Endpoint,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-  });
-  await startDarkroom(settings);
+/**
+ * darkroom from the production build, in a plain `node` (no TypeScript loader resident, as
+ * `node dist/main.js` runs in the image), with the image's environment (Dockerfile `ENV`).
+ */
+function darkroomEntry(config: { appsFile: string; s3Endpoint: string; adminPort: number; port: number }): string {
+  const dist = (path: string) => JSON.stringify(fileURLToPath(new URL(`../dist/${path}`, import.meta.url)));
+  const env = { PORT: String(config.port), ADMIN_PORT: String(config.adminPort), HOST: '127.0.0.1', DARKROOM_APPS_FILE: config.appsFile, DARKROOM_S3_ENDPOINT: config.s3Endpoint, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' };
+  return `import { loadSettings } from ${dist('config/settings.js')};
+import { startDarkroom } from ${dist('darkroom.js')};
+await startDarkroom(loadSettings({ ...process.env, ...${JSON.stringify(env)} }));`;
+}
+
+/** The image's run-time environment (Dockerfile), read so the bench runs darkroom as the image does. */
+async function imageEnv(): Promise<Record<string, string>> {
+  const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+  return Object.fromEntries([...runtime.matchAll(/^ENV ([A-Z_]+)=(\S+)/gm)].map((match) => [match[1] ?? '', match[2] ?? '']));
 }
 
 /** The floor: only `sharp(original).resize(640).webp()`, under the same bounds as darkroom's. */
@@ -121,7 +118,11 @@ interface Running {
 
 async function startPinnedNode(mode: string, config: object, env: NodeJS.ProcessEnv): Promise<Running> {
   const port = await freePort();
-  const child = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', self, mode, JSON.stringify({ ...config, port })], {
+  const args =
+    mode === 'serve-darkroom'
+      ? ['--input-type=module', '-e', darkroomEntry({ ...(config as { appsFile: string; s3Endpoint: string; adminPort: number }), port })]
+      : ['--import', 'tsx', self, mode, JSON.stringify({ ...config, port })];
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, ...env },
   });
@@ -244,6 +245,7 @@ const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) :
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'darkroom-bench-variants-'));
+  const runtimeEnvShown = await imageEnv();
   const credentials = { accessKeyId: 'BENCHKEY', secretAccessKey: randomBytes(24).toString('base64url') };
   const s3 = await startEmbeddedS3({ bucket, credentials });
   const cdn = await startNginxCdn({ origin: s3.origin, bucket });
@@ -283,8 +285,9 @@ async function main(): Promise<void> {
   );
   const awsEnv = { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
   const adminPort = await freePort();
-  const darkroom = await startPinnedNode('serve-darkroom', { appsFile, s3Endpoint: s3.endpoint, adminPort }, { ...awsEnv, ...concurrencyEnv, NODE_ENV: 'production' });
-  const floor = await startPinnedNode('serve-sharp-floor', { originalFile }, { ...concurrencyEnv, NODE_ENV: 'production' });
+  const runtimeEnv = runtimeEnvShown;
+  const darkroom = await startPinnedNode('serve-darkroom', { appsFile, s3Endpoint: s3.endpoint, adminPort }, { ...awsEnv, ...runtimeEnv, ...concurrencyEnv });
+  const floor = await startPinnedNode('serve-sharp-floor', { originalFile }, { ...runtimeEnv, ...concurrencyEnv });
   const variantUrl = (app: string, key: string) => `${darkroom.url}/darkroom/${app}/v2/images/${key}?w=640`;
   const lines: string[] = [];
   const ratios: string[] = [];
@@ -382,12 +385,11 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-  console.log(`\nVariants, production build, servers on CPU 0, UV_THREADPOOL_SIZE=4, DARKROOM_TRANSFORM_CONCURRENCY=2, 1 libvips thread per transform; load average at the end ${load}.\n`);
+  console.log(`\nVariants, production build (plain node on dist/), servers on CPU 0 with the image's environment ${JSON.stringify(runtimeEnvShown)}, UV_THREADPOOL_SIZE=4, DARKROOM_TRANSFORM_CONCURRENCY=2, 1 libvips thread per transform; load average at the end ${load}.\n`);
   console.log(lines.join('\n'));
   console.log(`\n${ratios.map((line) => `- ${line}`).join('\n')}\n`);
 }
 
 const [mode, config] = process.argv.slice(2);
-if (mode === 'serve-darkroom') await serveDarkroom(JSON.parse(config ?? '{}') as Parameters<typeof serveDarkroom>[0]);
-else if (mode === 'serve-sharp-floor') await serveSharpFloor(JSON.parse(config ?? '{}') as Parameters<typeof serveSharpFloor>[0]);
+if (mode === 'serve-sharp-floor') await serveSharpFloor(JSON.parse(config ?? '{}') as Parameters<typeof serveSharpFloor>[0]);
 else await main();

@@ -2,8 +2,8 @@
  * Makes a missing variant: under the per-pod gate, reads the original (through the caller's
  * delivery call, so CDN first and checked like any read), transforms it, then stores the result
  * so that every later request, in any replica, reads it like an original. Concurrent requests
- * for the same variant share one run (single flight); the slot is held only while reading and
- * transforming, not while storing.
+ * for the same variant share one run (single flight); the admission slot is held only while
+ * reading and transforming, a core's slot only while transforming, neither while storing.
  *
  * A store that fails is logged and the made bytes are still served: the next request makes the
  * variant again, and a storage outage for writes never turns into failed reads.
@@ -71,9 +71,12 @@ export class VariantMaker {
     const { value, outcome } = await this.gate.once(plan.objectKey, async () => {
       const made = await this.gate.withSlot(async () => {
         const original = await io.readOriginal();
-        const started = process.hrtime.bigint();
-        const output = await transformImage(original, plan, { maxInputPixels, ...this.limits });
-        this.metrics.variantTransformDuration.observe({ app }, Number(process.hrtime.bigint() - started) / 1e9);
+        const output = await this.gate.withCpu(async () => {
+          const started = process.hrtime.bigint();
+          const transformed = await transformImage(original, plan, { maxInputPixels, ...this.limits });
+          this.metrics.variantTransformDuration.observe({ app }, Number(process.hrtime.bigint() - started) / 1e9);
+          return transformed;
+        });
         return { data: output.data, contentType: plan.contentType, etag: `"${createHash('md5').update(output.data).digest('hex')}"` };
       });
       try {

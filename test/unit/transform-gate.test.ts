@@ -17,9 +17,9 @@ function deferred<T>() {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('TransformGate', () => {
-  it('runs at most `concurrency` tasks, queues up to `maxQueued`, refuses the next with TRANSFORM_BUSY and Retry-After', async () => {
+  it('admits twice `concurrency`, queues up to `maxQueued`, refuses the next with TRANSFORM_BUSY and Retry-After', async () => {
     const depths: number[] = [];
-    const gate = new TransformGate({ concurrency: 2, maxQueued: 1, retryAfterSeconds: 2, onQueueDepth: (depth) => depths.push(depth) });
+    const gate = new TransformGate({ concurrency: 1, maxQueued: 1, retryAfterSeconds: 2, onQueueDepth: (depth) => depths.push(depth) });
     const tasks = [deferred<string>(), deferred<string>(), deferred<string>()];
     const started: number[] = [];
     const runs = tasks.map((task, index) => gate.withSlot(() => { started.push(index); return task.promise; }));
@@ -41,6 +41,30 @@ describe('TransformGate', () => {
     expect(await Promise.all(runs)).toEqual(['a', 'b', 'c']);
     expect([gate.active, gate.queued]).toEqual([0, 0]);
     expect(depths).toEqual([1, 0]);
+  });
+
+  it('lets only `concurrency` admitted tasks transform at once; the others wait with their original read', async () => {
+    const gate = new TransformGate({ concurrency: 2, maxQueued: 0, retryAfterSeconds: 1 });
+    const transforms = [deferred<void>(), deferred<void>(), deferred<void>(), deferred<void>()];
+    const transforming: number[] = [];
+    const runs = transforms.map((transform, index) =>
+      gate.withSlot(async () => {
+        await Promise.resolve(); // the original arrives
+        return gate.withCpu(async () => {
+          transforming.push(index);
+          await transform.promise;
+          return index;
+        });
+      }),
+    );
+    await settle();
+    expect([gate.active, gate.transforming, transforming]).toEqual([4, 2, [0, 1]]);
+    transforms[0]!.resolve();
+    await settle();
+    expect([gate.transforming, transforming]).toEqual([2, [0, 1, 2]]);
+    for (const transform of transforms) transform.resolve();
+    expect(await Promise.all(runs)).toEqual([0, 1, 2, 3]);
+    expect([gate.active, gate.transforming]).toEqual([0, 0]);
   });
 
   it('joins concurrent calls for one key: one task, one slot, the same result', async () => {
