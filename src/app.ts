@@ -5,6 +5,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { OwnerAuthenticators } from './auth/owner-authenticators.js';
+import type { TransformSettings } from './config/settings.js';
 import type { AppRegistry } from './config/app-registry.js';
 import { presignPreflight, readPreflight } from './http/cors.js';
 import { errorHandler, methodNotAllowed, notFoundHandler } from './http/error-handler.js';
@@ -37,6 +38,8 @@ export interface AppDeps {
   readonly imageReader?: ImageReader | undefined;
   /** Who the owner of an upload is, per app; absent builds one without Secrets, on the real clock. */
   readonly authenticators?: OwnerAuthenticators | undefined;
+  /** Bounds on variant transforms (`DARKROOM_TRANSFORM_*`); absent means the defaults. */
+  readonly transforms?: TransformSettings | undefined;
 }
 
 /** The public API: uploads, reads, health. */

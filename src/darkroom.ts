@@ -133,6 +133,7 @@ export async function startDarkroom(settings: Settings, options: StartOptions = 
     storage,
     imageReader,
     authenticators,
+    transforms: settings.transforms,
     rateLimiter,
     metrics,
     logger,

@@ -45,6 +45,13 @@ const secretRefSchema = z
   })
   .strict();
 
+/** A key prefix in a bucket: no leading slash, no `.` or `..` segments, URL-safe characters. */
+const prefixSchema = z
+  .string()
+  .max(256)
+  .regex(/^(?!\/)[A-Za-z0-9!_.*'()/-]*$/, 'may hold only A-Z a-z 0-9 ! _ . * \' ( ) / -')
+  .refine((value) => !value.split('/').some((part) => part === '..' || part === '.'), 'must not contain . or .. segments');
+
 const storageSchema = z
   .object({
     /** Which storage service holds the objects. */
@@ -62,12 +69,7 @@ const storageSchema = z
     /** Path-style addressing (bucket in the path). Default: true when an endpoint is set. */
     forcePathStyle: z.boolean().optional(),
     /** Prepended to every key, e.g. `uploads/`. No leading slash and no `..`. */
-    prefix: z
-      .string()
-      .max(256)
-      .regex(/^(?!\/)[A-Za-z0-9!_.*'()/-]*$/, 'may hold only A-Z a-z 0-9 ! _ . * \' ( ) / -')
-      .refine((value) => !value.split('/').some((part) => part === '..' || part === '.'), 'must not contain . or .. segments')
-      .default(''),
+    prefix: prefixSchema.default(''),
     /** Secret with credentials; absent means the pod's ambient identity (IRSA, workload identity). */
     credentialsSecretRef: secretRefSchema.optional(),
   })
@@ -237,6 +239,62 @@ export type AppAuth = z.infer<typeof authSchema>;
 /** `spec.auth.jwt`, defaults applied. */
 export type AppJwtAuth = z.infer<typeof jwtSchema>;
 
+/** Narrowest and widest variant width in pixels (`variants.widths`, `presets[].width`). */
+export const minVariantWidth = 16;
+export const maxVariantWidth = 4096;
+/** Most widths, presets and qualities an app may list: each one is a variant a URL can ask for. */
+const maxVariantChoices = 16;
+/** Default and ceiling of `variants.maxInputPixels`: 40 MP, and 100 MP (a large camera sensor). */
+const defaultMaxInputPixels = 40_000_000;
+const maxMaxInputPixels = 100_000_000;
+
+const variantWidthSchema = z.number().int().min(minVariantWidth).max(maxVariantWidth);
+const variantQualitySchema = z.number().int().min(1).max(100);
+
+const presetSchema = z
+  .object({
+    /** The name in `?preset=`: a DNS-1123 label, at most 32 characters. */
+    name: z
+      .string()
+      .min(1)
+      .max(32)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lower-case a-z, 0-9 and "-"'),
+    /** Width of the box in pixels, 16 to 4096. */
+    width: variantWidthSchema,
+    /** Height of the box in pixels, 16 to 4096; absent keeps the aspect ratio (then `fit` has no effect). */
+    height: variantWidthSchema.optional(),
+    /** How the image meets a box of width x height: `cover` (crop to fill), `contain` (letterbox), `inside` (fit within). Default inside. */
+    fit: z.enum(['cover', 'contain', 'inside']).default('inside'),
+    /** Output format; `auto` picks AVIF, else WebP, else the source format by the `Accept` header. Default auto. */
+    format: z.enum(['auto', 'webp', 'avif', 'jpeg', 'png']).default('auto'),
+    /** Encoder quality 1 to 100; absent means the format's default. */
+    quality: variantQualitySchema.optional(),
+  })
+  .strict();
+
+const variantsSchema = z
+  .object({
+    /** Widths a URL may ask for with `?w=`, in pixels (16 to 4096, at most 16). Default none. */
+    widths: z.array(variantWidthSchema).max(maxVariantChoices).default([]),
+    /** Named variants for `?preset=` (at most 16, names unique). Default none. */
+    presets: z.array(presetSchema).max(maxVariantChoices).default([]),
+    /** Qualities a URL may ask for with `?q=` (1 to 100, at most 16). Default none: `q` is refused. */
+    qualities: z.array(variantQualitySchema).max(maxVariantChoices).default([]),
+    /** Where variant objects are stored in the bucket. Default `{storage.prefix}variants/`. */
+    prefix: prefixSchema.optional(),
+    /** Largest source image (width x height, all frames) that is transformed. Default 40000000; 1 to 100000000. */
+    maxInputPixels: z.number().int().min(1).max(maxMaxInputPixels).default(defaultMaxInputPixels),
+  })
+  .strict()
+  // Mirrored by CEL rules in the CRD: a repeated width or quality is a typo, not a second variant.
+  .refine((variants) => new Set(variants.widths).size === variants.widths.length, { message: 'widths must not repeat', path: ['widths'] })
+  .refine((variants) => new Set(variants.qualities).size === variants.qualities.length, { message: 'qualities must not repeat', path: ['qualities'] })
+  // Mirrored by the CRD's x-kubernetes-list-type: map on presets (name is the key).
+  .refine((variants) => new Set(variants.presets.map((preset) => preset.name)).size === variants.presets.length, {
+    message: 'preset names must be unique',
+    path: ['presets'],
+  });
+
 /** The `spec` of a `DarkroomApp`. */
 export const darkroomAppSpecSchema = z
   .object({
@@ -253,6 +311,8 @@ export const darkroomAppSpecSchema = z
      * process setting `DARKROOM_PUBLIC_BASE_URL`; an app with neither cannot issue upload URLs.
      */
     publicBaseURL: httpUrlSchema.transform((value) => value.replace(/\/+$/, '')).optional(),
+    /** Resized, re-encoded variants at the public URL (`?w=`, `?preset=`); absent means originals only. */
+    variants: variantsSchema.optional(),
   })
   .strict();
 
@@ -279,6 +339,10 @@ export const darkroomAppSchema = z.object({
 });
 
 export type DarkroomAppSpec = z.infer<typeof darkroomAppSpecSchema>;
+/** `spec.variants`, defaults applied. */
+export type VariantsSpec = z.infer<typeof variantsSchema>;
+/** One entry of `spec.variants.presets`. */
+export type VariantPreset = z.infer<typeof presetSchema>;
 export type DarkroomApp = z.infer<typeof darkroomAppSchema>;
 
 /** One problem in a document: the field path (`spec.upload.maxBytes`) and what is wrong. */

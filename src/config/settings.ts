@@ -14,6 +14,14 @@ const portSchema = (fallback: number) =>
     .max(65535, 'must be from 0 to 65535')
     .default(fallback);
 
+const wholeNumber = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be from ${min} to ${max}`)
+    .max(max, `must be from ${min} to ${max}`)
+    .default(fallback);
+
 const optionalText = z
   .string()
   .trim()
@@ -120,6 +128,20 @@ const settingsSchema = z
     POD_NAMESPACE: optionalText,
     /** The pod's name (downward API): this replica's identity in the Lease. Default: the host name. */
     POD_NAME: optionalText,
+    /**
+     * Variants made at once in this replica (the rest wait in the queue). Default 2. Must leave at
+     * least two libuv pool threads (UV_THREADPOOL_SIZE, default 4) for DNS, fs and zlib, so that
+     * transforms never starve the proxying of originals (see src/variants/sharp-runtime.ts).
+     */
+    DARKROOM_TRANSFORM_CONCURRENCY: wholeNumber(1, 64, 2),
+    /** Variants that may wait for a transform slot; one more is refused with 503 TRANSFORM_BUSY. Default 64. */
+    DARKROOM_TRANSFORM_QUEUE: wholeNumber(0, 10_000, 64),
+    /** Deadline of one transform's pixel work in seconds; over it the variant is IMAGE_NOT_TRANSFORMABLE. Default 10. */
+    DARKROOM_TRANSFORM_TIMEOUT_SECONDS: wholeNumber(1, 300, 10),
+    /** libvips threads per transform (`sharp.concurrency`). Default 1: one core per transform. */
+    DARKROOM_TRANSFORM_THREADS: wholeNumber(1, 64, 1),
+    /** libuv's thread-pool size (read by Node itself at start); checked against DARKROOM_TRANSFORM_CONCURRENCY. Default 4. */
+    UV_THREADPOOL_SIZE: wholeNumber(1, 1024, 4),
     /** pino log level. Default info. */
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -128,6 +150,13 @@ const settingsSchema = z
       context.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must differ from PORT' });
     }
     for (const [path, message] of redisTopologyProblems(value)) context.addIssue({ code: 'custom', path: [path], message });
+    if (value.DARKROOM_TRANSFORM_CONCURRENCY > value.UV_THREADPOOL_SIZE - 2) {
+      context.addIssue({
+        code: 'custom',
+        path: ['DARKROOM_TRANSFORM_CONCURRENCY'],
+        message: `must leave two libuv threads free: at most UV_THREADPOOL_SIZE - 2 (${value.UV_THREADPOOL_SIZE - 2}); raise UV_THREADPOOL_SIZE to allow more`,
+      });
+    }
   });
 
 type RawRedisSettings = {
@@ -228,6 +257,20 @@ export interface Settings {
   readonly podNamespace: string | undefined;
   /** `POD_NAME`, when set. */
   readonly podName: string | undefined;
+  /** Bounds on variant transforms in this replica. */
+  readonly transforms: TransformSettings;
+}
+
+/** How much transform work one replica takes on (`DARKROOM_TRANSFORM_*`). */
+export interface TransformSettings {
+  /** Transforms running at once. Default 2. */
+  readonly concurrency: number;
+  /** Transforms waiting for a slot before TRANSFORM_BUSY. Default 64. */
+  readonly maxQueued: number;
+  /** Deadline of one transform, in whole seconds. Default 10. */
+  readonly timeoutSeconds: number;
+  /** libvips threads per transform. Default 1. */
+  readonly threadsPerTransform: number;
 }
 
 /** Thrown with every problem at once, so an operator fixes them all in one go. */
@@ -269,5 +312,14 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     watchNamespace: value.DARKROOM_NAMESPACE,
     podNamespace: value.POD_NAMESPACE,
     podName: value.POD_NAME,
+    transforms: Object.freeze({
+      concurrency: value.DARKROOM_TRANSFORM_CONCURRENCY,
+      maxQueued: value.DARKROOM_TRANSFORM_QUEUE,
+      timeoutSeconds: value.DARKROOM_TRANSFORM_TIMEOUT_SECONDS,
+      threadsPerTransform: value.DARKROOM_TRANSFORM_THREADS,
+    }),
   });
 }
+
+/** The transform bounds with nothing set: what darkroom runs with by default. */
+export const defaultTransformSettings: TransformSettings = loadSettings({}).transforms;

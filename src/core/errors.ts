@@ -70,6 +70,18 @@ export const errorCatalogue = {
   },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable.' },
 
+  // Variants (`?w=`, `?preset=`, `&q=`).
+  INVALID_VARIANT: {
+    status: 400,
+    message: 'The query does not name a variant this app offers (w, preset, q from its list; nothing else).',
+  },
+  // 422: the request is well-formed, but this image cannot be made into a variant.
+  IMAGE_NOT_TRANSFORMABLE: {
+    status: 422,
+    message: 'This image cannot be transformed: it is too large, damaged or not a raster image.',
+  },
+  TRANSFORM_BUSY: { status: 503, message: 'Too many variants are being made right now; retry later.' },
+
   // Dependencies.
   STORAGE_UNAVAILABLE: {
     status: 503,

@@ -173,6 +173,33 @@ export class DarkroomMetrics {
     registers: [this.registry],
   });
 
+  readonly variantRequests = new Counter({
+    name: 'darkroom_variant_requests_total',
+    help: 'Variant requests answered, by app and outcome: cdn or storage (a stored variant), generated (made on this request, or joined one being made), refused (TRANSFORM_BUSY or IMAGE_NOT_TRANSFORMABLE).',
+    labelNames: ['app', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly variantTransformDuration = new Histogram({
+    name: 'darkroom_variant_transform_duration_seconds',
+    help: 'Time one variant transform took (decode, resize, encode), by app; time waiting in the queue excluded.',
+    labelNames: ['app'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly variantQueueDepth = new Gauge({
+    name: 'darkroom_variant_queue_depth',
+    help: 'Variant transforms waiting for a slot in this replica.',
+    registers: [this.registry],
+  });
+
+  readonly variantQueueCapacity = new Gauge({
+    name: 'darkroom_variant_queue_capacity',
+    help: 'Transforms that may wait in this replica (DARKROOM_TRANSFORM_QUEUE); at this depth new variants are refused with TRANSFORM_BUSY.',
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

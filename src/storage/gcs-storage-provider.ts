@@ -21,6 +21,7 @@ import {
   type ObjectReadStream,
   type PresignedUpload,
   type PresignUploadRequest,
+  type PutObjectRequest,
   type ReadOptions,
   type StorageProvider,
 } from './storage-provider.js';
@@ -39,6 +40,9 @@ export interface GcsProviderOptions {
 }
 
 const defaultSignTimeoutMs = 5_000;
+
+/** Longest wait for one `put`, in ms. */
+const putTimeoutMs = 15_000;
 
 export class GcsStorageProvider implements StorageProvider {
   readonly #signTimeoutMs: number;
@@ -115,6 +119,28 @@ export class GcsStorageProvider implements StorageProvider {
 
   readCorsRules(): Promise<BucketCorsReading> {
     return readGcsBucketCors(this.bucket, this.#signTimeoutMs);
+  }
+
+  async put(request: PutObjectRequest, options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    options.signal?.throwIfAborted();
+    try {
+      // One request (no resumable session): variants are small, and a failed write is simply made again.
+      // The library takes no signal, so the write is bounded by a deadline instead.
+      await withDeadline(
+        this.bucket.file(request.key).save(request.body, {
+          resumable: false,
+          // The library checks the written object's hash against the bytes sent; MD5 is on every
+          // non-composite object GCS answers with.
+          validation: 'md5',
+          contentType: request.contentType,
+          metadata: { contentType: request.contentType, cacheControl: request.cacheControl },
+        }),
+        putTimeoutMs,
+        'Storing an object',
+      );
+    } catch (error) {
+      throw translateGcsError(error);
+    }
   }
 
   close(): void {

@@ -7,7 +7,7 @@
  * type or size under the URL. URLs come from `S3Presigner`, which produces `getSignedUrl`'s exact
  * URLs for a fraction of the CPU. SDK errors are translated here, never above.
  */
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { DarkroomError } from '../core/errors.js';
 import {
@@ -18,6 +18,7 @@ import {
   type ObjectReadStream,
   type PresignedUpload,
   type PresignUploadRequest,
+  type PutObjectRequest,
   type ReadOptions,
   type StorageFault,
   type StorageProvider,
@@ -100,6 +101,24 @@ export class S3StorageProvider implements StorageProvider {
 
   readCorsRules(options: { signal?: AbortSignal } = {}): Promise<BucketCorsReading> {
     return readS3BucketCors(this.client, this.bucket, options.signal);
+  }
+
+  async put(request: PutObjectRequest, options: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: request.key,
+          Body: request.body,
+          ContentLength: request.body.length,
+          ContentType: request.contentType,
+          CacheControl: request.cacheControl,
+        }),
+        { abortSignal: options.signal },
+      );
+    } catch (error) {
+      throw translateS3Error(error);
+    }
   }
 
   close(): void {

@@ -58,6 +58,16 @@ export interface ReadOptions {
   readonly range?: { readonly start: number; readonly end?: number };
 }
 
+/** An object darkroom writes itself (a variant it made), never bytes from a client. */
+export interface PutObjectRequest {
+  /** Full object key in the bucket (prefix included). */
+  readonly key: string;
+  readonly body: Buffer;
+  readonly contentType: string;
+  /** Stored with the object, so a CDN in front of the bucket caches it as darkroom would. */
+  readonly cacheControl: string;
+}
+
 export interface StorageProvider {
   /**
    * Signs a PUT for one object. Local CPU work for most providers. The URL never overwrites: a
@@ -73,6 +83,11 @@ export interface StorageProvider {
   openRead(key: string, options?: ReadOptions): Promise<ObjectReadStream>;
   /** The object's metadata; `signal` cancels the request. */
   head(key: string, options?: ReadOptions): Promise<ObjectMetadata>;
+  /**
+   * Writes an object darkroom made, replacing one at the same key (a variant made twice, by two
+   * replicas that raced, has the same bytes). `signal` cancels the request.
+   */
+  put(request: PutObjectRequest, options?: { readonly signal?: AbortSignal }): Promise<void>;
   /** Releases the provider's connections (its SDK client and sockets); called when it is replaced or dropped. */
   close(): void;
   /** The bucket's CORS rules, for the `CORSReady` condition; never throws. Absent: not checked. */

@@ -225,6 +225,16 @@ describe('Redis', () => {
     expect(envOf(template({}), 'DARKROOM_RATELIMIT_REDIS_FAILURE_MODE')).toBeUndefined();
   });
 
+  it('passes the transform bounds, and refuses a concurrency that would leave fewer than two libuv threads', () => {
+    const defaults = template({});
+    expect(['UV_THREADPOOL_SIZE', 'DARKROOM_TRANSFORM_CONCURRENCY', 'DARKROOM_TRANSFORM_QUEUE', 'DARKROOM_TRANSFORM_TIMEOUT_SECONDS'].map((name) => envOf(defaults, name)?.value)).toEqual(['4', '2', '64', '10']);
+    const wider = template({ set: ['config.transforms.concurrency=6', 'config.transforms.threadPoolSize=8'] });
+    expect([envOf(wider, 'UV_THREADPOOL_SIZE')?.value, envOf(wider, 'DARKROOM_TRANSFORM_CONCURRENCY')?.value]).toEqual(['8', '6']);
+    const refused = helm(templateArgs({ set: ['config.transforms.concurrency=3'] }));
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('config.transforms.concurrency must be at most config.transforms.threadPoolSize - 2');
+  });
+
   const secretValue = (objects: K8sObject[], key: string) =>
     Buffer.from((only(objects, 'Secret').data as Record<string, string>)[key] ?? '', 'base64').toString();
 

@@ -11,6 +11,7 @@ import { jpegBytes } from '../fixtures/images.js';
 import { deadEndpoint } from '../contract/storage-provider.contract.js';
 import { bucketClient, freshKey, putObject } from '../integration/read-support.js';
 import { FakeKubeApiServer } from '../support/fake-kube-apiserver.js';
+import { jpegImage } from '../support/images.js';
 import { appDocument, presign, startKubeStack, waitFor } from '../support/kube-darkroom.js';
 import type { Stack } from '../support/stack.js';
 import { chartDir, only, template } from './helm.js';
@@ -65,7 +66,8 @@ let stack: Stack | undefined;
 /**
  * darkroom as in a cluster (the watch, the Lease, status writes), with traffic that produces every
  * kind of series the dashboard and rules read: uploads issued, refused and rate-limited, reads
- * served, refused and fallen back from a dead CDN whose breaker then opens, an invalid app.
+ * served, refused and fallen back from a dead CDN whose breaker then opens, an invalid app, a
+ * variant made and then read stored.
  */
 async function scrapeAfterTraffic(): Promise<Set<string>> {
   const deadCdn = await deadEndpoint();
@@ -74,6 +76,7 @@ async function scrapeAfterTraffic(): Promise<Set<string>> {
     appDocument('shop', 'team-a', {
       rateLimit: { requests: 2, windowSeconds: 60 },
       cdn: { url: deadCdn, breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } },
+      variants: { widths: [320] },
     }),
   );
   fake.apply(appDocument('broken', 'team-a', { upload: { maxBytes: -5 } }));
@@ -85,8 +88,12 @@ async function scrapeAfterTraffic(): Promise<Set<string>> {
   const bad = freshKey('b.jpg');
   await putObject(client, 'test-bucket', `shop/${good}`, jpegBytes(2000), 'image/jpeg');
   await putObject(client, 'test-bucket', `shop/${bad}`, Buffer.from('<html></html>'), 'image/jpeg');
+  const photo = freshKey('c.jpg');
+  await putObject(client, 'test-bucket', `shop/${photo}`, await jpegImage(640, 480), 'image/jpeg');
   client.destroy();
   for (const key of [good, bad, good, good]) await (await fetch(`${running.darkroom.url}/darkroom/shop/v2/images/${key}`)).arrayBuffer();
+  // A variant made (a transform timed), then read stored.
+  for (let read = 0; read < 2; read += 1) await (await fetch(`${running.darkroom.url}/darkroom/shop/v2/images/${photo}?w=320`)).arrayBuffer();
   for (let attempt = 0; attempt < 3; attempt += 1) await presign(running.darkroom.url, 'shop');
   await fetch(`${running.darkroom.url}/darkroom/shop/v1/images/presigned-urls`, {
     method: 'POST',
@@ -147,9 +154,12 @@ describe('metrics referenced by the dashboard and the rules', () => {
       'Rate-limit rejections per app',
       'DarkroomApps served / invalid',
       'Config watch',
+      'Variant hit rate by tier per app',
+      'Variant transform time quantiles',
+      'Variant transform queue depth per pod',
     ]) {
       expect(titles).toContain(title);
     }
-    expect(dashboardExprs.filter((expr) => expr.includes('histogram_quantile')).length).toBeGreaterThanOrEqual(6);
+    expect(dashboardExprs.filter((expr) => expr.includes('histogram_quantile')).length).toBeGreaterThanOrEqual(8);
   });
 });

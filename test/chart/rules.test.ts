@@ -40,7 +40,7 @@ afterAll(async () => {
 describe('shipped Prometheus rules', () => {
   it('pass promtool check rules', async () => {
     const result = runPromtool(['check', 'rules', 'darkroom.rules.yaml'], await renderRules());
-    expect(result.output).toContain('SUCCESS: 12 rules found');
+    expect(result.output).toContain('SUCCESS: 14 rules found');
     expect(result.status).toBe(0);
   });
 
@@ -68,6 +68,7 @@ describe('shipped Prometheus rules', () => {
       'DarkroomAppInvalid',
       'DarkroomConfigWatchStale',
       'DarkroomRateLimitDegraded',
+      'DarkroomVariantQueueFull',
     ]);
     for (const entry of alerts) expect(entry.labels).toMatchObject({ team: 'platform' });
   });

@@ -155,8 +155,26 @@ export function describeStorageProviderContract(options: ContractOptions): void 
       await expect(subject.provider.openRead(key)).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND' });
     });
 
+    it('puts an object darkroom made: openRead returns its bytes and type; a second put replaces it', async () => {
+      const key = `${newKey()}/w640-q80.webp`;
+      const body = randomBytes(2000);
+      await subject.provider.put({ key, body, contentType: 'image/webp', cacheControl: 'public, max-age=31536000, immutable' });
+      const read = await subject.provider.openRead(key);
+      expect(read).toMatchObject({ contentType: 'image/webp', contentLength: body.length });
+      expect((await bytesOf(read.body)).equals(body)).toBe(true);
+      // Two replicas that race write the same variant twice: the second write is not an error.
+      const again = randomBytes(1500);
+      await subject.provider.put({ key, body: again, contentType: 'image/webp', cacheControl: 'public, max-age=31536000, immutable' });
+      const reread = await subject.provider.openRead(key);
+      expect((await bytesOf(reread.body)).equals(again)).toBe(true);
+    });
+
     it('answers STORAGE_UNAVAILABLE within a bounded time when storage is down, and still presigns', async () => {
-      for (const call of [() => subject.unavailable.head(newKey()), () => subject.unavailable.openRead(newKey())]) {
+      for (const call of [
+        () => subject.unavailable.head(newKey()),
+        () => subject.unavailable.openRead(newKey()),
+        () => subject.unavailable.put({ key: newKey(), body: Buffer.from('x'), contentType: 'image/png', cacheControl: 'no-cache' }),
+      ]) {
         const started = Date.now();
         const error = await call().then(
           () => undefined,

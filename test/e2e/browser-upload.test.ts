@@ -20,7 +20,8 @@ const appsYaml = [
     'demo',
     `allowPublicUpload: true
 storage: {provider: s3, bucket: ${bucket}, prefix: demo/}
-upload: {allowedExtensions: [jpg, jpeg, png, gif, webp], maxBytes: 5242880}`,
+upload: {allowedExtensions: [jpg, jpeg, png, gif, webp], maxBytes: 5242880}
+variants: {widths: [160], presets: [{name: thumb, width: 64, height: 64, fit: cover}]}`,
   ),
   appYaml('internal', `allowPublicUpload: false\nstorage: {provider: s3, bucket: ${bucket}, prefix: internal/}`),
   appYaml(
@@ -163,6 +164,17 @@ describe('the try-it page in headless Chromium', () => {
     const read = requests.find((r) => r.url() === grant.data.publicURL);
     expect((await read?.response())?.headers()['content-type']).toBe('image/jpeg');
     expect(Buffer.from((await (await read!.response())!.body())).equals(jpeg)).toBe(true);
+    // Its variants side by side, each with the bytes the browser received, in the format it accepts.
+    await page.waitForSelector('#variants[data-loaded="true"]');
+    const captions = await page.locator('#variant-list figcaption').allInnerTexts();
+    expect(captions).toHaveLength(2);
+    expect(captions[0]).toMatch(/^160 px wide, 160 x 100, [\d.]+ (bytes|KiB) \(\d+ % of the original\)$/);
+    expect(captions[1]).toMatch(/^preset thumb, 64 x 64, [\d.]+ (bytes|KiB) \(\d+ % of the original\)$/);
+    expect(await page.locator('#variant-list figure[data-loaded="true"]').count()).toBe(2);
+    const variantRead = requests.find((r) => r.url() === `${grant.data.publicURL}?w=160`);
+    const variantHeaders = (await variantRead?.response())?.headers() ?? {};
+    // Chromium accepts AVIF, so the negotiated variant is AVIF, and says it varies by Accept.
+    expect([variantHeaders['content-type'], variantHeaders.vary]).toEqual(['image/avif', 'Accept']);
     // The page's CSP let all of that happen without a single violation.
     expect(consoleProblems).toEqual([]);
     await screenshot('jpeg-uploaded');

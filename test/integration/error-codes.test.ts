@@ -16,7 +16,9 @@ import { createLogger } from '../../src/logging/logger.js';
 import { DarkroomMetrics } from '../../src/metrics/metrics.js';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory-rate-limiter.js';
 import { tinyPng } from '../fixtures/images.js';
+import { jpegImage, pngBomb } from '../support/images.js';
 import { appYaml, startStack, type Stack } from '../support/stack.js';
+import { bucketClient, putObject } from './read-support.js';
 
 const apps = [
   appYaml('shop', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket}\nupload: {maxBytes: 1000, allowedExtensions: [png, jpg]}`),
@@ -24,6 +26,7 @@ const apps = [
   appYaml('closed', `allowPublicUpload: false\nstorage: {provider: s3, bucket: test-bucket}`),
   appYaml('tiny', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket}\nrateLimit: {requests: 1, windowSeconds: 3600}`),
   appYaml('broken', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket}\nupload: {maxBytes: -5}`),
+  appYaml('resized', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket, prefix: resized/}\nvariants: {widths: [320]}`),
   // Port 1 on loopback: nothing listens there, so storage is down for this app.
   appYaml('nostorage', `allowPublicUpload: true\nstorage: {provider: s3, bucket: test-bucket, endpoint: "http://127.0.0.1:1"}`),
   // A Secret the apps file cannot provide: refused, and the refusal's detail names Secret and bucket.
@@ -81,6 +84,7 @@ const scenarios: Array<[ErrorCode, Call]> = [
   ['INVALID_IMAGE_KEY', { path: '/darkroom/shop/v2/images/..%2F..%2Fetc%2Fpasswd' }],
   ['IMAGE_NOT_FOUND', { path: `/darkroom/shop/v2/images/${wellFormedKey}` }],
   ['STORAGE_UNAVAILABLE', { path: `/darkroom/nostorage/v2/images/${wellFormedKey}` }],
+  ['INVALID_VARIANT', { path: `/darkroom/shop/v2/images/${wellFormedKey}?w=320` }],
   ['ROUTE_NOT_FOUND', { path: '/darkroom/shop/v3/whatever' }],
   ['METHOD_NOT_ALLOWED', { method: 'DELETE', path: `/darkroom/shop/v2/images/${wellFormedKey}` }],
   ['BAD_REQUEST', { path: '/darkroom/%E0%A4%A/v2/images/x.png' }],
@@ -109,7 +113,7 @@ async function expectError(response: Response, code: ErrorCode): Promise<void> {
  * Codes whose scenario needs more than one request or another darkroom; each has its own test
  * below, named after the code, that produces it through HTTP.
  */
-const dedicatedTests = ['RATE_LIMITED', 'INTERNAL_ERROR', 'RATE_LIMIT_UNAVAILABLE', 'IMAGE_REFUSED', 'RANGE_NOT_SATISFIABLE'] as const satisfies readonly ErrorCode[];
+const dedicatedTests = ['RATE_LIMITED', 'INTERNAL_ERROR', 'RATE_LIMIT_UNAVAILABLE', 'IMAGE_REFUSED', 'RANGE_NOT_SATISFIABLE', 'IMAGE_NOT_TRANSFORMABLE', 'TRANSFORM_BUSY'] as const satisfies readonly ErrorCode[];
 
 describe('every error code through HTTP', () => {
   it.each(scenarios)('%s', async (code, request) => {
@@ -217,6 +221,34 @@ describe('every error code through HTTP', () => {
     await expectError(response, 'APP_CONFIG_INVALID');
     const line = stack.logLines.find((entry) => (entry.req as { id?: string } | undefined)?.id === requestId && typeof entry.detail === 'string');
     expect(line?.detail).toContain('vault-s3-creds');
+  });
+
+  it('IMAGE_NOT_TRANSFORMABLE and TRANSFORM_BUSY on variants', async () => {
+    // Its own darkroom: one transform slot and no queue, so that a second miss at once is refused.
+    // (Its own storage too: a stack started later replaces the ambient credentials the SDK reads.)
+    const busy = await startStack({ appsYaml: apps, env: { DARKROOM_TRANSFORM_QUEUE: '0', DARKROOM_TRANSFORM_CONCURRENCY: '1' } });
+    const client = bucketClient(busy);
+    try {
+      // A PNG of a few dozen bytes declaring 100 000 x 100 000 pixels: a decompression bomb.
+      const bomb = `${'b'.repeat(32)}-bomb.png`;
+      await putObject(client, 'test-bucket', `resized/${bomb}`, pngBomb(100_000, 100_000), 'image/png');
+      await expectError(await call({ path: `/darkroom/resized/v2/images/${bomb}?w=320` }, busy.darkroom.url), 'IMAGE_NOT_TRANSFORMABLE');
+
+      const photo = await jpegImage(4000, 3000);
+      const keys = ['c', 'd', 'e', 'f'].map((letter) => `${letter.repeat(32)}-photo.jpg`);
+      for (const key of keys) await putObject(client, 'test-bucket', `resized/${key}`, photo, 'image/jpeg');
+      const answers = await Promise.all(keys.map((key) => call({ path: `/darkroom/resized/v2/images/${key}?w=320` }, busy.darkroom.url)));
+      const refused = answers.filter((answer) => answer.status === 503);
+      expect(answers.filter((answer) => answer.status === 200).length).toBeGreaterThanOrEqual(1);
+      expect(refused.length).toBeGreaterThanOrEqual(1);
+      for (const answer of refused) {
+        expect(answer.headers.get('retry-after')).toBe('1');
+        await expectError(answer, 'TRANSFORM_BUSY');
+      }
+    } finally {
+      client.destroy();
+      await busy.close();
+    }
   });
 
   // Declared coverage, not a tally of what earlier tests happened to see: it holds whichever

@@ -122,6 +122,7 @@ describe('a CDN reply that arrives after the breaker gave up on it', () => {
       forApp: () => ({
         presignUpload: () => Promise.reject(new Error('unused')),
         head: () => Promise.reject(new Error('unused')),
+        put: () => Promise.reject(new Error('unused')),
         openRead: async () => ({ body: stored.end(Buffer.from([0xff, 0xd8, 0xff])), contentType: 'image/jpeg', contentLength: 3, etag: '"s"', lastModified: undefined }),
         close: () => undefined,
       }),

@@ -18,9 +18,9 @@ export interface ReadStack {
  * Starts darkroom serving `appsYaml(cdnPort)` over the bucket, and nginx as the CDN on `cdnPort` in
  * front of it. nginx needs the storage origin and darkroom needs nginx's port: the port is fixed first.
  */
-export async function startReadStack(bucket: string, appsYaml: (cdnPort: number) => string): Promise<ReadStack> {
+export async function startReadStack(bucket: string, appsYaml: (cdnPort: number) => string, env: Record<string, string> = {}): Promise<ReadStack> {
   const port = await freePort();
-  const stack = await startStack({ appsYaml: appsYaml(port), buckets: [bucket] });
+  const stack = await startStack({ appsYaml: appsYaml(port), buckets: [bucket], env });
   let cdn: NginxCdn;
   try {
     cdn = await startNginxCdn({ origin: stack.storage.origin, bucket, port });

@@ -7,7 +7,8 @@
  *   string to sign, RSA-SHA256 verification, expiry, signed headers, and
  *   `x-goog-content-length-range` enforced on the body, `x-goog-if-generation-match` (412) before it.
  * - JSON API `GET /storage/v1/b/<bucket>/o/<object>` (metadata) and `?alt=media` (download, with
- *   `Range`), errors in the JSON API's format.
+ *   `Range`), and `POST /upload/storage/v1/b/<bucket>/o?uploadType=multipart` (a write with
+ *   metadata, as darkroom stores variants), errors in the JSON API's format.
  * - JSON API `GET /storage/v1/b/<bucket>` (the bucket resource, with its `cors` list as a test sets
  *   it in `bucketCors`), or 403 while `bucketMetadataForbidden` is set.
  * - IAM Credentials `POST /iam/v1/projects/-/serviceAccounts/<email>:signBlob`, signing with the
@@ -102,6 +103,8 @@ export async function startGcsEmulator(options: GcsEmulatorOptions): Promise<Gcs
     const bucketResource = /^\/storage\/v1\/b\/([^/]+)$/.exec(rawPath);
     if (req.method === 'GET' && bucketResource) return handleBucketGet(res, decodeURIComponent(bucketResource[1] ?? ''));
     if (req.method === 'PUT') return handleXmlPut(req, res, rawPath, url);
+    const upload = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(rawPath);
+    if (req.method === 'POST' && upload) return handleMultipartUpload(req, res, decodeURIComponent(upload[1] ?? ''), url);
     req.resume();
     jsonError(res, 404, 'Not Found');
   }
@@ -149,6 +152,44 @@ export async function startGcsEmulator(options: GcsEmulatorOptions): Promise<Gcs
     const body = JSON.stringify({ kind: 'storage#bucket', id: bucket, name: bucket, ...(cors ? { cors } : {}) });
     res.writeHead(200, { 'Content-Type': 'application/json; charset=UTF-8', 'Content-Length': Buffer.byteLength(body) });
     res.end(body);
+  }
+
+  /**
+   * JSON API simple upload with metadata, `uploadType=multipart` ("Perform a multipart upload",
+   * https://cloud.google.com/storage/docs/uploading-objects#uploading-an-object): a
+   * `multipart/related` body of the object's JSON metadata, then its bytes with their own type.
+   */
+  async function handleMultipartUpload(req: IncomingMessage, res: ServerResponse, bucket: string, url: URL): Promise<void> {
+    const body = (await readBody(req, Number.POSITIVE_INFINITY)).bytes;
+    if (!buckets.has(bucket)) return jsonError(res, 404, 'The specified bucket does not exist.');
+    if (url.searchParams.get('uploadType') !== 'multipart') return jsonError(res, 400, 'Only uploadType=multipart is emulated.');
+    const boundary = /boundary="?([^";]+)"?/.exec(headerValue(req.headers['content-type']) ?? '')?.[1];
+    if (!boundary) return jsonError(res, 400, 'Missing multipart boundary.');
+    const parts = splitMultipart(body, boundary);
+    const [metadataPart, mediaPart] = parts;
+    if (parts.length !== 2 || !metadataPart || !mediaPart) return jsonError(res, 400, 'A multipart upload has two parts.');
+    const metadata = JSON.parse(metadataPart.body.toString('utf8')) as { name?: string; contentType?: string; cacheControl?: string };
+    const name = metadata.name ?? url.searchParams.get('name');
+    if (!name) return jsonError(res, 400, 'Required: object name.');
+    const stored: EmulatedObject = {
+      bytes: mediaPart.body,
+      contentType: metadata.contentType ?? mediaPart.contentType ?? 'application/octet-stream',
+      generation: String(++generation),
+      updated: new Date(),
+    };
+    objects.set(`${bucket}/${name}`, stored);
+    return sendJson(res, 200, {
+      kind: 'storage#object',
+      bucket,
+      name,
+      generation: stored.generation,
+      metageneration: '1',
+      contentType: stored.contentType,
+      ...(metadata.cacheControl ? { cacheControl: metadata.cacheControl } : {}),
+      size: String(stored.bytes.length),
+      md5Hash: md5(stored.bytes).toString('base64'),
+      updated: stored.updated.toISOString(),
+    });
   }
 
   function handleJsonGet(req: IncomingMessage, res: ServerResponse, bucket: string, name: string, url: URL): void {
@@ -430,4 +471,23 @@ function refuseXml(req: IncomingMessage, res: ServerResponse, status: number, co
   res.writeHead(status, { 'Content-Type': 'application/xml; charset=UTF-8', 'Content-Length': Buffer.byteLength(body), });
   res.end(body);
   req.resume();
+}
+
+/** The parts of a `multipart/related` body (RFC 2387): each part's headers and bytes. */
+function splitMultipart(body: Buffer, boundary: string): { contentType: string | undefined; body: Buffer }[] {
+  const delimiter = Buffer.from(`--${boundary}`);
+  const parts: { contentType: string | undefined; body: Buffer }[] = [];
+  let start = body.indexOf(delimiter);
+  while (start >= 0) {
+    const afterDelimiter = start + delimiter.length;
+    if (body.subarray(afterDelimiter, afterDelimiter + 2).toString() === '--') break; // the closing delimiter
+    const next = body.indexOf(delimiter, afterDelimiter);
+    if (next < 0) break;
+    const part = body.subarray(afterDelimiter + 2, next - 2); // drop the CRLF after the delimiter and before the next
+    const headerEnd = part.indexOf('\r\n\r\n');
+    const headers = part.subarray(0, Math.max(0, headerEnd)).toString('latin1');
+    parts.push({ contentType: /^content-type:\s*(.+)$/im.exec(headers)?.[1]?.trim(), body: part.subarray(headerEnd + 4) });
+    start = next;
+  }
+  return parts;
 }

@@ -76,10 +76,28 @@ function celFailures(schema: Schema, value: unknown, path: string): string[] {
   return failures;
 }
 
+/** `x-kubernetes-list-type: map` lists whose entries repeat a key: the API server refuses them ("Duplicate value"). */
+function duplicateMapKeys(schema: Schema, value: unknown, path: string): string[] {
+  if (value === undefined || value === null) return [];
+  const failures: string[] = [];
+  const keys = schema['x-kubernetes-list-map-keys'] as string[] | undefined;
+  if (schema['x-kubernetes-list-type'] === 'map' && keys && Array.isArray(value)) {
+    const seen = value.map((item) => JSON.stringify(keys.map((key) => (item as Record<string, unknown>)[key])));
+    if (new Set(seen).size !== seen.length) failures.push(`${path}: Duplicate value`);
+  }
+  if (schema.properties && typeof value === 'object') {
+    for (const [name, child] of Object.entries(schema.properties)) failures.push(...duplicateMapKeys(child, (value as Record<string, unknown>)[name], `${path}.${name}`));
+  }
+  if (schema.items && Array.isArray(value)) value.forEach((item, index) => failures.push(...duplicateMapKeys(schema.items!, item, `${path}[${index}]`)));
+  return failures;
+}
+
 /** The API server's verdict on a document, and why. */
 function crdVerdict(document: unknown): { valid: boolean; why: string[] } {
   const copy = structuredClone(document);
   if (!validateStructure(copy)) return { valid: false, why: (validateStructure.errors ?? []).map((error) => `${error.instancePath} ${error.message}`) };
+  const duplicates = duplicateMapKeys(openApi, copy, '');
+  if (duplicates.length > 0) return { valid: false, why: duplicates };
   const failures = celFailures(openApi, copy, '');
   return { valid: failures.length === 0, why: failures };
 }
@@ -127,9 +145,14 @@ describe('crds/darkroomapp.yaml', () => {
   });
 
   it('knows exactly the spec fields the zod schema knows', () => {
-    const crdFields = (schema: Schema, path: string): string[] =>
-      Object.entries(schema.properties ?? {}).flatMap(([name, child]) => [`${path}${name}`, ...crdFields(child, `${path}${name}.`)]);
+    // List items count too (spec.variants.presets[].width): `[]` marks a step into a list.
+    const crdFields = (schema: Schema, path: string): string[] => [
+      ...Object.entries(schema.properties ?? {}).flatMap(([name, child]) => [`${path}${name}`, ...crdFields(child, `${path}${name}.`)]),
+      ...(schema.items ? crdFields(schema.items, `${path.replace(/\.$/, '')}[].`) : []),
+    ];
     const zodFields = (schema: z.ZodType, path: string): string[] => {
+      const element = arrayElement(schema);
+      if (element) return zodFields(element, `${path.replace(/\.$/, '')}[].`);
       const shape = objectShape(schema);
       if (!shape) return [];
       return Object.entries(shape).flatMap(([name, child]) => [`${path}${name}`, ...zodFields(child, `${path}${name}.`)]);
@@ -161,11 +184,29 @@ describe('crds/darkroomapp.yaml', () => {
     expect(defaulted.spec).toEqual(JSON.parse(JSON.stringify(parsed.app.spec)));
   });
 
+  it('applies the same variant defaults as zod (lists, fit, format, maxInputPixels; prefix stays absent)', () => {
+    const document = { ...base, spec: { storage: { provider: 's3', bucket: 'abc' }, variants: { presets: [{ name: 'thumb', width: 200 }] } } };
+    const defaulted = structuredClone(document);
+    expect(validateStructure(defaulted)).toBe(true);
+    const parsed = parseDarkroomApp(document);
+    if (!parsed.ok) throw new Error('fixture invalid');
+    expect(defaulted.spec.variants).toEqual(JSON.parse(JSON.stringify(parsed.app.spec.variants)));
+    expect(parsed.app.spec.variants).toEqual({ widths: [], qualities: [], maxInputPixels: 40_000_000, presets: [{ name: 'thumb', width: 200, fit: 'inside', format: 'auto' }] });
+  });
+
   // Every integer bound in the CRD, probed just inside and just outside, on both schemas.
   const integerFields: { path: string[]; minimum: number; maximum: number }[] = [];
   const collect = (schema: Schema, path: string[]) => {
     if (schema.type === 'integer' && schema.minimum !== undefined && schema.maximum !== undefined) integerFields.push({ path, minimum: schema.minimum, maximum: schema.maximum });
     for (const [name, child] of Object.entries(schema.properties ?? {})) collect(child, [...path, name]);
+    if (schema.items) collect(schema.items, [...path, '[]']);
+  };
+  /** The smallest valid parent each probed field needs around it. */
+  const seeds: Record<string, () => Record<string, unknown>> = {
+    cdn: () => ({ url: 'https://cdn.example.com' }),
+    auth: () => ({ mode: 'jwt' }),
+    jwt: () => ({ jwksURL: 'https://login.example.com/jwks', issuer: 'iss', audiences: ['shop'] }),
+    presets: () => ({ name: 'probe', width: 100 }),
   };
   collect(openApi.properties!.spec!, []);
 
@@ -173,22 +214,38 @@ describe('crds/darkroomapp.yaml', () => {
     'spec.%s = %d: same verdict',
     (joined, value) => {
       const spec: Record<string, unknown> = { storage: { provider: 's3', bucket: 'abc' } };
+      // "variants.presets.[].width": a list step holds one entry, seeded so that only the probed value varies.
       const path = joined.split('.');
       let node = spec;
-      // Parents get their required fields, so each bound is probed on an otherwise valid document.
-      const parents: Record<string, Record<string, unknown>> = {
-        cdn: { url: 'https://cdn.example.com' },
-        auth: { mode: 'jwt' },
-        jwt: { jwksURL: 'https://login.example.com/jwks', issuer: 'iss', audiences: ['shop'] },
-      };
-      for (const part of path.slice(0, -1)) node = (node[part] ??= { ...parents[part] }) as Record<string, unknown>;
-      node[path.at(-1)!] = value;
+      path.slice(0, -1).forEach((part, index) => {
+        if (part === '[]') return;
+        if (path[index + 1] === '[]') {
+          const list = (node[part] ??= index + 2 < path.length ? [seeds[part]?.() ?? {}] : []) as unknown[];
+          if (index + 2 < path.length) node = list[0] as Record<string, unknown>;
+          else list.push(value);
+        } else {
+          node = (node[part] ??= seeds[part]?.() ?? {}) as Record<string, unknown>;
+        }
+      });
+      if (path.at(-1) !== '[]') node[path.at(-1)!] = value;
       expect(crdVerdict({ ...base, spec }).valid).toBe(zodVerdict({ ...base, spec }).valid);
       const inside = Number(value) >= integerFields.find((field) => field.path.join('.') === joined)!.minimum && Number(value) <= integerFields.find((field) => field.path.join('.') === joined)!.maximum;
       expect(zodVerdict({ ...base, spec }).valid).toBe(inside);
     },
   );
 });
+
+/** The element schema of a zod array schema, looking through optional/default/pipe wrappers. */
+function arrayElement(schema: z.ZodType): z.ZodType | undefined {
+  let current: unknown = schema;
+  for (let depth = 0; depth < 10 && current; depth += 1) {
+    if (current instanceof z.ZodArray) return current.element as z.ZodType;
+    if (current instanceof z.ZodObject) return undefined;
+    const def = (current as { def?: { innerType?: unknown; in?: unknown } }).def;
+    current = def?.innerType ?? def?.in;
+  }
+  return undefined;
+}
 
 /** The shape of a zod object schema, looking through optional/default/pipe wrappers. */
 function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {

@@ -28,6 +28,14 @@ describe('loadSettings', () => {
     expect(() => loadSettings({ PORT: '8000', ADMIN_PORT: '8000' })).toThrow(/ADMIN_PORT: must differ from PORT/);
   });
 
+  it('bounds variant transforms, leaving two libuv threads free for the proxying of originals', () => {
+    expect(loadSettings({}).transforms).toEqual({ concurrency: 2, maxQueued: 64, timeoutSeconds: 10, threadsPerTransform: 1 });
+    expect(() => loadSettings({ DARKROOM_TRANSFORM_CONCURRENCY: '3' })).toThrow(/DARKROOM_TRANSFORM_CONCURRENCY: must leave two libuv threads free: at most UV_THREADPOOL_SIZE - 2 \(2\)/);
+    expect(loadSettings({ DARKROOM_TRANSFORM_CONCURRENCY: '6', UV_THREADPOOL_SIZE: '8' }).transforms.concurrency).toBe(6);
+    expect(() => loadSettings({ DARKROOM_TRANSFORM_QUEUE: '-1' })).toThrow(/DARKROOM_TRANSFORM_QUEUE: must be from 0 to 10000/);
+    expect(() => loadSettings({ DARKROOM_TRANSFORM_TIMEOUT_SECONDS: '1.5' })).toThrow(/DARKROOM_TRANSFORM_TIMEOUT_SECONDS: must be a whole number/);
+  });
+
   it('treats empty values as unset', () => {
     expect(loadSettings({ DARKROOM_APPS_FILE: '', DARKROOM_PUBLIC_BASE_URL: 'https://img.example.com/' })).toMatchObject({
       appsFile: undefined,

@@ -61,6 +61,14 @@ export const demoPageHtml = `<!doctype html>
     </figure>
   </section>
 
+  <section id="variants" aria-labelledby="variants-heading" hidden>
+    <h2 id="variants-heading">Variants</h2>
+    <p class="hint">The same public URL with <code>?w=</code> or <code>?preset=</code>: made once on
+    the first request, stored beside the original, then read like it. The format follows what this
+    browser accepts (AVIF, else WebP, else the original's).</p>
+    <div id="variant-list" class="variant-list"></div>
+  </section>
+
   <footer>
     <p>Owner id sent as <code>X-Owner-Id</code>: <code id="owner-id"></code>.
     This page makes up one per browser session; in production the authenticating gateway in front

@@ -30,6 +30,8 @@ export const demoPageScript = String.raw`'use strict';
   var publicLink = el('public-url');
   var image = el('image');
   var caption = el('image-caption');
+  var variantsSection = el('variants');
+  var variantList = el('variant-list');
   var apps = {};
   var current = null;
 
@@ -258,6 +260,7 @@ export const demoPageScript = String.raw`'use strict';
     image.onload = function () {
       setStatus('Done: "' + file.name + '" was uploaded and is shown below from its public URL.', true);
       result.setAttribute('data-loaded', 'true');
+      showVariants(url, apps[appSelect.value || 'demo'], file);
     };
     image.onerror = function () {
       showRefusal('darkroom', 'IMAGE_NOT_LOADED', 'The image did not load', 'The upload succeeded, but the public URL did not serve it as an image.');
@@ -266,7 +269,55 @@ export const demoPageScript = String.raw`'use strict';
     caption.textContent = file.name + ', ' + formatBytes(file.size) + ', key ' + grant.key;
     result.removeAttribute('data-loaded');
     result.hidden = false;
+    variantsSection.hidden = true;
+    variantList.textContent = '';
     image.src = url.href;
+  }
+
+  // Each variant the app offers, side by side, with the bytes this browser received for it.
+  function showVariants(url, app, file) {
+    var offered = app && app.variants;
+    if (!offered || (offered.widths.length === 0 && offered.presets.length === 0)) return;
+    var queries = offered.widths.map(function (w) { return ['w=' + w, w + ' px wide']; })
+      .concat(offered.presets.map(function (name) { return ['preset=' + encodeURIComponent(name), 'preset ' + name]; }));
+    variantList.textContent = '';
+    var pending = queries.length;
+    queries.forEach(function (query) {
+      var variantUrl = url.origin + url.pathname + '?' + query[0];
+      var figure = document.createElement('figure');
+      var img = document.createElement('img');
+      var label = document.createElement('figcaption');
+      img.alt = 'Variant ' + query[1] + ' of "' + file.name + '"';
+      label.textContent = query[1] + ': loading…';
+      var settle = function () {
+        pending -= 1;
+        if (pending === 0) variantsSection.setAttribute('data-loaded', 'true');
+      };
+      img.onload = function () {
+        label.textContent = query[1] + ', ' + img.naturalWidth + ' x ' + img.naturalHeight + ', ' + receivedBytes(variantUrl, file.size);
+        figure.setAttribute('data-loaded', 'true');
+        settle();
+      };
+      img.onerror = function () {
+        label.textContent = query[1] + ': did not load';
+        figure.setAttribute('data-failed', 'true');
+        settle();
+      };
+      figure.appendChild(img);
+      figure.appendChild(label);
+      variantList.appendChild(figure);
+      img.src = variantUrl;
+    });
+    variantsSection.hidden = false;
+  }
+
+  // Resource Timing knows the bytes of a same-origin answer (encodedBodySize: as sent, before decoding).
+  function receivedBytes(resourceUrl, originalSize) {
+    var entries = performance.getEntriesByName(resourceUrl);
+    var entry = entries[entries.length - 1];
+    if (!entry || !entry.encodedBodySize) return 'size unknown';
+    var share = Math.round((entry.encodedBodySize / originalSize) * 100);
+    return formatBytes(entry.encodedBodySize) + ' (' + share + ' % of the original)';
   }
 
   fileInput.addEventListener('change', function () {

@@ -63,5 +63,8 @@ figure img { display: block; max-width: 100%; height: auto; border: 1px solid #d
 figcaption { color: var(--muted); font-size: 0.95rem; margin-top: 0.25rem; }
 code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.9em; overflow-wrap: anywhere; }
 footer { margin-top: 2rem; border-top: 1px solid #d5d9df; padding-top: 0.75rem; color: var(--muted); font-size: 0.95rem; }
+.variant-list { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.variant-list figure { margin: 0; max-width: 17rem; }
+.variant-list img { max-width: min(100%, 640px); }
 [hidden] { display: none !important; }
 `;

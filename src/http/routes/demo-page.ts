@@ -5,8 +5,9 @@
  * ships them in `dist/` with nothing to copy.
  *
  * The page and its assets replace darkroom's everything-forbidden CSP with the page's own
- * (`demo-page/csp.ts`); `GET /demo-page/apps.json` lists the served apps and their upload policy
- * so the page can offer them and check a file before asking.
+ * (`demo-page/csp.ts`); `GET /demo-page/apps.json` lists the served apps, their upload policy
+ * (so the page can offer them and check a file before asking) and the variants each offers (so
+ * the page can show them beside the original).
  */
 import type { RequestHandler, Response, Router } from 'express';
 import type { AppRegistry } from '../../config/app-registry.js';
@@ -37,6 +38,8 @@ export interface DemoPageApp {
   readonly allowedExtensions: readonly string[];
   /** Largest upload, in bytes. */
   readonly maxBytes: number;
+  /** The variant widths and preset names the app offers (`spec.variants`); undefined without variants. */
+  readonly variants: { readonly widths: readonly number[]; readonly presets: readonly string[] } | undefined;
 }
 
 /** Paths of the page's assets, as the HTML names them. */
@@ -91,6 +94,9 @@ export function listApps(registry: AppRegistry): DemoPageApp[] {
       allowPublicUpload: app.spec.allowPublicUpload,
       allowedExtensions: app.spec.upload.allowedExtensions,
       maxBytes: app.spec.upload.maxBytes,
+      variants: app.spec.variants
+        ? { widths: app.spec.variants.widths, presets: app.spec.variants.presets.map((preset) => preset.name) }
+        : undefined,
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

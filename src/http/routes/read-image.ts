@@ -17,13 +17,20 @@ import type { DarkroomMetrics } from '../../metrics/metrics.js';
 import { setPublicReadCorsHeaders } from '../cors.js';
 import { logFor } from '../request-context.js';
 import type { StorageProviders } from '../../storage/storage-providers.js';
+import { defaultTransformSettings, type TransformSettings } from '../../config/settings.js';
+import { VariantDelivery } from '../../variants/variant-delivery.js';
+import { createVariantMaker } from '../../variants/variant-maker.js';
+import { parseReadTarget } from '../../variants/variant-query.js';
+import { serveVariant, type ReadVariantDeps } from './read-variant.js';
 
 export interface ReadImageDeps {
   readonly registry: AppRegistry;
   readonly storage: StorageProviders;
   readonly metrics: DarkroomMetrics;
   /** The read path; absent means a storage-only reader over `storage`. */
-  readonly imageReader?: ImageReader;
+  readonly imageReader?: ImageReader | undefined;
+  /** Bounds on variant transforms (`DARKROOM_TRANSFORM_*`); absent means the defaults. */
+  readonly transforms?: TransformSettings | undefined;
 }
 
 /** Keys are unique and objects immutable, so any cache may keep an image for a year. */
@@ -35,11 +42,17 @@ type ReadOutcome = 'ok' | 'not_modified' | 'range_not_satisfiable' | 'not_found'
 export function readImageRoutes(router: Router, deps: ReadImageDeps): void {
   const path = '/darkroom/:appName/v2/images/:key';
   const reader = deps.imageReader ?? new ImageReader({ storage: deps.storage, metrics: deps.metrics });
+  const delivery = new ImageDelivery(reader, deps.metrics);
+  // Variants are read through the same delivery call as originals (CDN first, the same breaker).
+  const variants: ReadVariantDeps = {
+    variants: new VariantDelivery(delivery, deps.storage, createVariantMaker(deps.transforms ?? defaultTransformSettings, deps.metrics)),
+    metrics: deps.metrics,
+  };
   // Express routes HEAD to the GET handler; the handler tells them apart.
-  router.get(path, readImageHandler(deps, new ImageDelivery(reader, deps.metrics)));
+  router.get(path, readImageHandler(deps, delivery, variants));
 }
 
-function readImageHandler(deps: ReadImageDeps, delivery: ImageDelivery): RequestHandler {
+function readImageHandler(deps: ReadImageDeps, delivery: ImageDelivery, variants: ReadVariantDeps): RequestHandler {
   return async (req, res) => {
     res.locals.route = 'read_image';
     setPublicReadCorsHeaders(res);
@@ -47,6 +60,9 @@ function readImageHandler(deps: ReadImageDeps, delivery: ImageDelivery): Request
     const key = String(req.params.key);
     const app = servedApp(deps.registry, appName);
     if (!isWellFormedImageKey(key)) throw darkroomError('INVALID_IMAGE_KEY');
+    // `?w=`, `?preset=`: a variant, on its own path; a plain URL is the original, as always.
+    const target = parseReadTarget(searchOf(req.originalUrl), app.spec.variants);
+    if (target.kind === 'variant') return serveVariant(req, res, variants, app, app.spec.variants!, key, target.choice);
     const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
     const started = process.hrtime.bigint();
     const progress: DeliveryProgress = { source: 'storage' };
@@ -124,6 +140,12 @@ function servedApp(registry: AppRegistry, appName: string): DarkroomApp {
   if (lookup.state === 'unknown') throw darkroomError('APP_NOT_FOUND');
   if (lookup.state === 'invalid') throw darkroomError('APP_CONFIG_INVALID');
   return lookup.app;
+}
+
+/** The query part of a request target, `?` included (empty when there is none). */
+function searchOf(target: string): string {
+  const start = target.indexOf('?');
+  return start < 0 ? '' : target.slice(start);
 }
 
 function preconditionsOf(req: Request): Preconditions {

@@ -1,0 +1,395 @@
+/**
+ * Variants benchmark, on the production build (`npm run build` first: the darkroom under test is
+ * `dist/`), loopback only, baselines measured in the same run.
+ *
+ * (a) Miss throughput: 12 MP JPEG → 640 px WebP at 32 concurrent clients, every request a miss
+ *     (a distinct original), darkroom (variant lookup CDN then storage, original read through the
+ *     CDN, transform, store) vs a bare `node:http` server doing only
+ *     `sharp(original).resize(640).webp()` from memory with the same concurrency settings (sharp
+ *     cache off, 1 libvips thread per transform, at most DARKROOM_TRANSFORM_CONCURRENCY at once,
+ *     the same UV_THREADPOOL_SIZE).
+ * (b) A stored variant read through the CDN path vs an original of the same byte size, both
+ *     through darkroom, with wrk.
+ * (c) RSS of darkroom under 16 concurrent misses on 24 MP originals against the chart's memory
+ *     limit, and after the load against idle.
+ *
+ * Servers under test run on CPU 0 (`taskset -c 0`); run the bench itself on CPU 1 so that the
+ * load generator, s3rver and nginx stay off the measured core:
+ *
+ *   npm run build && flock /tmp/darkroom-heavy.lock taskset -c 1 npm run bench:variants
+ *
+ * Images are made with sharp at run time; nothing binary is committed. The same file is the
+ * entry point of the servers it starts (`serve-*` modes).
+ */
+import { CopyObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, createServer, request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { startEmbeddedS3 } from '../src/devstorage/embedded-s3.js';
+import { jpegBytes } from '../test/fixtures/images.js';
+import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
+import { appYaml } from '../test/support/stack.js';
+
+const clients = 32;
+const missesPerRun = Number(process.env.BENCH_MISSES ?? 128);
+const wrkSeconds = Number(process.env.BENCH_SECONDS ?? 4);
+const bucket = 'bench-variants';
+const prefix = 'img/';
+const self = fileURLToPath(import.meta.url);
+const browserAccept = 'image/webp,*/*;q=0.8';
+/** The settings both servers share: the defaults darkroom ships with. */
+const concurrencyEnv = { UV_THREADPOOL_SIZE: '4', DARKROOM_TRANSFORM_CONCURRENCY: '2', DARKROOM_TRANSFORM_THREADS: '1', DARKROOM_TRANSFORM_QUEUE: '64' };
+
+// ---------------------------------------------------------------------------------------------
+// Server modes (children, pinned to CPU 0)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * darkroom from the production build, in a plain `node` (no TypeScript loader resident, as
+ * `node dist/main.js` runs in the image), with the image's environment (Dockerfile `ENV`).
+ */
+function darkroomEntry(config: { appsFile: string; s3Endpoint: string; adminPort: number; port: number }): string {
+  const dist = (path: string) => JSON.stringify(fileURLToPath(new URL(`../dist/${path}`, import.meta.url)));
+  const env = { PORT: String(config.port), ADMIN_PORT: String(config.adminPort), HOST: '127.0.0.1', DARKROOM_APPS_FILE: config.appsFile, DARKROOM_S3_ENDPOINT: config.s3Endpoint, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' };
+  return `import { loadSettings } from ${dist('config/settings.js')};
+import { startDarkroom } from ${dist('darkroom.js')};
+await startDarkroom(loadSettings({ ...process.env, ...${JSON.stringify(env)} }));`;
+}
+
+/** The image's run-time environment (Dockerfile), read so the bench runs darkroom as the image does. */
+async function imageEnv(): Promise<Record<string, string>> {
+  const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+  return Object.fromEntries([...runtime.matchAll(/^ENV ([A-Z_]+)=(\S+)/gm)].map((match) => [match[1] ?? '', match[2] ?? '']));
+}
+
+/** The floor: only `sharp(original).resize(640).webp()`, under the same bounds as darkroom's. */
+async function serveSharpFloor(config: { originalFile: string; port: number }): Promise<void> {
+  const original = await readFile(config.originalFile);
+  sharp.cache(false);
+  sharp.concurrency(Number(process.env.DARKROOM_TRANSFORM_THREADS));
+  const slots = Number(process.env.DARKROOM_TRANSFORM_CONCURRENCY);
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const acquire = async () => {
+    if (running < slots) running += 1;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+  };
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  };
+  createServer((req, res) => {
+    req.resume();
+    void (async () => {
+      await acquire();
+      try {
+        const webp = await sharp(original).resize(640).webp().toBuffer();
+        res.writeHead(200, { 'content-type': 'image/webp', 'content-length': String(webp.length) });
+        res.end(webp);
+      } catch {
+        res.writeHead(500).end();
+      } finally {
+        release();
+      }
+    })();
+  })
+    .listen(config.port, '127.0.0.1')
+    .keepAliveTimeout = 65_000;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orchestration
+// ---------------------------------------------------------------------------------------------
+
+interface Running {
+  readonly url: string;
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function startPinnedNode(mode: string, config: object, env: NodeJS.ProcessEnv): Promise<Running> {
+  const port = await freePort();
+  const args =
+    mode === 'serve-darkroom'
+      ? ['--input-type=module', '-e', darkroomEntry({ ...(config as { appsFile: string; s3Endpoint: string; adminPort: number }), port })]
+      : ['--import', 'tsx', self, mode, JSON.stringify({ ...config, port })];
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  await waitForPort(port, child, 30_000);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Latencies of a closed-loop run: `workers` clients, each sending the next URL when its last answer is in. */
+interface LoadResult {
+  readonly requests: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly failures: number;
+  readonly statuses: Record<number, number>;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+function get(url: string, headers: Record<string, string>): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { agent, headers }, (response) => {
+      let bytes = 0;
+      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+async function closedLoop(urls: readonly string[], workers: number, headers: Record<string, string> = {}): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const statuses: Record<number, number> = {};
+  let failures = 0;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      for (let index = next++; index < urls.length; index = next++) {
+        const sent = performance.now();
+        try {
+          const { status } = await get(urls[index] ?? '', headers);
+          statuses[status] = (statuses[status] ?? 0) + 1;
+          if (status !== 200) failures += 1;
+        } catch {
+          failures += 1;
+        }
+        latencies.push(performance.now() - sent);
+      }
+    }),
+  );
+  const elapsedSeconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { requests: urls.length, perSecond: urls.length / elapsedSeconds, p50Ms: quantile(0.5), p99Ms: quantile(0.99), failures, statuses };
+}
+
+interface WrkResult {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+}
+
+function toMs(value: string, unit: string): number {
+  const factor: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+  return Number(value) * (factor[unit] ?? Number.NaN);
+}
+
+async function wrk(url: string, headers: Record<string, string>, durationSeconds = wrkSeconds): Promise<WrkResult> {
+  const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const child = spawn('wrk', ['-t1', `-c${clients}`, `-d${durationSeconds}s`, '--latency', ...headerArgs, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await once(child, 'exit');
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+  const p50 = /50%\s+([\d.]+)(us|ms|s|m)\b/.exec(out);
+  const p99 = /99%\s+([\d.]+)(us|ms|s|m)\b/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
+  return { rps, p50Ms: p50 ? toMs(p50[1] ?? '', p50[2] ?? '') : Number.NaN, p99Ms: p99 ? toMs(p99[1] ?? '', p99[2] ?? '') : Number.NaN, errors };
+}
+
+async function rssMiB(pid: number | undefined): Promise<number> {
+  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** A photo-like JPEG: smooth colour fields with fine grain, at quality 85 (about 1 to 3 MB at 12 MP). */
+async function photoLikeJpeg(width: number, height: number): Promise<Buffer> {
+  const base = await sharp({ create: { width: Math.round(width / 40), height: Math.round(height / 40), channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+    .png()
+    .toBuffer();
+  const grain = await sharp({ create: { width, height, channels: 3, background: '#000000', noise: { type: 'gaussian', mean: 128, sigma: 12 } } })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return sharp(base)
+    .resize(width, height, { kernel: 'cubic' })
+    .composite([{ input: grain.data, raw: grain.info, blend: 'soft-light' }])
+    .jpeg({ quality: 85 })
+    .toBuffer();
+}
+
+const publicKey = (name: string) => `${randomUUID().replaceAll('-', '')}-${name}`;
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'darkroom-bench-variants-'));
+  const runtimeEnvShown = await imageEnv();
+  const credentials = { accessKeyId: 'BENCHKEY', secretAccessKey: randomBytes(24).toString('base64url') };
+  const s3 = await startEmbeddedS3({ bucket, credentials });
+  const cdn = await startNginxCdn({ origin: s3.origin, bucket });
+  const client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials, requestChecksumCalculation: 'WHEN_REQUIRED' });
+
+  /** Uploads `bytes` once and server-side copies it to `count` keys: distinct originals, one upload. */
+  const originals = async (bytes: Buffer, count: number, name: string): Promise<string[]> => {
+    const first = publicKey(name);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${first}`, Body: bytes, ContentType: 'image/jpeg' }));
+    const keys = [first];
+    for (let i = 1; i < count; i += 1) {
+      const key = publicKey(name);
+      await client.send(new CopyObjectCommand({ Bucket: bucket, Key: `${prefix}${key}`, CopySource: `${bucket}/${prefix}${first}` }));
+      keys.push(key);
+    }
+    return keys;
+  };
+
+  const photo12 = await photoLikeJpeg(4000, 3000);
+  const photo24 = await photoLikeJpeg(6000, 4000);
+  const originalFile = join(dir, 'original-12mp.jpg');
+  await writeFile(originalFile, photo12);
+  const warmups = 8;
+  const keys12 = await originals(photo12, warmups + missesPerRun * 2 + 1, 'photo-12mp.jpg');
+  const keys24 = await originals(photo24, 17, 'photo-24mp.jpg');
+
+  const appsFile = join(dir, 'apps.yaml');
+  const storage = `storage: {provider: s3, bucket: ${bucket}, prefix: "${prefix}"}`;
+  const variants = 'variants: {widths: [640]}';
+  await writeFile(
+    appsFile,
+    [
+      appYaml('bench', `${storage}\nupload: {maxBytes: 104857600}\ncdn: {url: "${cdn.url}"}\n${variants}`),
+      // The same bucket and prefixes without a CDN: makes a variant without the CDN ever seeing (and negatively caching) its key.
+      appYaml('direct', `${storage}\nupload: {maxBytes: 104857600}\n${variants}`),
+    ].join('---\n'),
+  );
+  const awsEnv = { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
+  const adminPort = await freePort();
+  const runtimeEnv = runtimeEnvShown;
+  const darkroom = await startPinnedNode('serve-darkroom', { appsFile, s3Endpoint: s3.endpoint, adminPort }, { ...awsEnv, ...runtimeEnv, ...concurrencyEnv });
+  const floor = await startPinnedNode('serve-sharp-floor', { originalFile }, { ...runtimeEnv, ...concurrencyEnv });
+  const variantUrl = (app: string, key: string) => `${darkroom.url}/darkroom/${app}/v2/images/${key}?w=640`;
+  const lines: string[] = [];
+  const ratios: string[] = [];
+  try {
+    // (c) first, on a fresh process: idle, then 16 concurrent 24 MP misses, then after the load.
+    await delay(2_000);
+    const idle = await rssMiB(darkroom.child.pid);
+    let peak = idle;
+    const sampler = setInterval(() => void rssMiB(darkroom.child.pid).then((mib) => (peak = Math.max(peak, mib))), 50);
+    const big = await closedLoop(keys24.slice(0, 16).map((key) => variantUrl('bench', key)), 16, { Accept: browserAccept });
+    clearInterval(sampler);
+    const afterSamples: number[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      await delay(1_000);
+      afterSamples.push(await rssMiB(darkroom.child.pid));
+    }
+    const after = afterSamples.at(-1) ?? Number.NaN;
+
+    // (a) misses: warm both (JIT, libvips, pools), then one measured run each, darkroom first.
+    await closedLoop(keys12.slice(0, warmups).map((key) => variantUrl('bench', key)), 4, { Accept: browserAccept });
+    await closedLoop(Array.from({ length: warmups }, () => `${floor.url}/`), 4);
+    const measured = keys12.slice(warmups, warmups + missesPerRun * 2);
+    const darkroomMiss1 = await closedLoop(measured.slice(0, missesPerRun).map((key) => variantUrl('bench', key)), clients, { Accept: browserAccept });
+    const floorMiss1 = await closedLoop(Array.from({ length: missesPerRun }, () => `${floor.url}/`), clients);
+    // A second round in the other order, so drift on the machine hits both alike; the better run of each is kept.
+    const floorMiss2 = await closedLoop(Array.from({ length: missesPerRun }, () => `${floor.url}/`), clients);
+    const darkroomMiss2 = await closedLoop(measured.slice(missesPerRun).map((key) => variantUrl('bench', key)), clients, { Accept: browserAccept });
+    const darkroomMiss = darkroomMiss1.perSecond >= darkroomMiss2.perSecond ? darkroomMiss1 : darkroomMiss2;
+    const floorMiss = floorMiss1.perSecond >= floorMiss2.perSecond ? floorMiss1 : floorMiss2;
+
+    // (b) a stored variant through the CDN vs an original of the same byte size.
+    // A key no earlier request asked the CDN for, so the CDN's first answer for it is the stored variant.
+    const hitKey = keys12.at(-1) ?? '';
+    const made = await get(variantUrl('direct', hitKey), { Accept: browserAccept });
+    const twinKey = publicKey('twin.jpg');
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${twinKey}`, Body: jpegBytes(made.bytes), ContentType: 'image/jpeg' }));
+    const hitUrl = variantUrl('bench', hitKey);
+    const twinUrl = `${darkroom.url}/darkroom/bench/v2/images/${twinKey}`;
+    // Fill the CDN's cache with both, then warm, then interleave two measured runs each.
+    for (const url of [hitUrl, twinUrl]) await get(url, { Accept: browserAccept });
+    await wrk(hitUrl, { Accept: browserAccept }, 2);
+    await wrk(twinUrl, { Accept: browserAccept }, 2);
+    const hits: WrkResult[] = [];
+    const twins: WrkResult[] = [];
+    for (let round = 0; round < 2; round += 1) {
+      hits.push(await wrk(hitUrl, { Accept: browserAccept }));
+      twins.push(await wrk(twinUrl, { Accept: browserAccept }));
+    }
+    const best = (runs: WrkResult[]) => runs.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const hit = best(hits);
+    const twin = best(twins);
+
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    const counters = metrics
+      .split('\n')
+      .filter((line) => /^darkroom_(variant_requests_total|cdn_fallbacks_total)\{/.test(line))
+      .join('; ');
+
+    lines.push(
+      `(a) Misses, ${clients} concurrent clients, ${missesPerRun} requests a run, 12 MP JPEG (${fmt(photo12.length / 1024 / 1024, 1)} MB) → 640 px WebP, better of 2 runs:`,
+      '',
+      '| server | transforms/s | p50 ms | p99 ms | failures |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      `| darkroom (lookup CDN+storage, original via CDN, transform, store) | ${fmt(darkroomMiss.perSecond, 1)} | ${fmt(darkroomMiss.p50Ms)} | ${fmt(darkroomMiss.p99Ms)} | ${darkroomMiss.failures} |`,
+      `| bare node:http + sharp from memory | ${fmt(floorMiss.perSecond, 1)} | ${fmt(floorMiss.p50Ms)} | ${fmt(floorMiss.p99Ms)} | ${floorMiss.failures} |`,
+      `| (all runs, darkroom / floor) | ${fmt(darkroomMiss1.perSecond, 1)}, ${fmt(darkroomMiss2.perSecond, 1)} / ${fmt(floorMiss1.perSecond, 1)}, ${fmt(floorMiss2.perSecond, 1)} | | | |`,
+      '',
+      `(b) Hit via the CDN path, wrk ${clients} connections, best of 2 interleaved ${wrkSeconds} s runs, variant of ${made.bytes} bytes:`,
+      '',
+      '| URL | req/s | p50 ms | p99 ms | errors |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      `| stored variant (?w=640, Accept: image/webp) | ${fmt(hit.rps)} | ${fmt(hit.p50Ms, 2)} | ${fmt(hit.p99Ms, 2)} | ${hit.errors} |`,
+      `| original of the same size | ${fmt(twin.rps)} | ${fmt(twin.p50Ms, 2)} | ${fmt(twin.p99Ms, 2)} | ${twin.errors} |`,
+      '',
+      `(c) RSS, 16 concurrent misses on 24 MP JPEGs (${fmt(photo24.length / 1024 / 1024, 1)} MB), chart memory limit 512 MiB:`,
+      '',
+      '| moment | RSS MiB |',
+      '| --- | ---: |',
+      `| idle (started, no request yet) | ${fmt(idle, 1)} |`,
+      `| peak under the 16 misses (${fmt(big.perSecond, 1)}/s, p99 ${fmt(big.p99Ms)} ms, ${big.failures} failures) | ${fmt(peak, 1)} |`,
+      `| 10 s after the load (1 s samples: ${afterSamples.map((mib) => fmt(mib)).join(', ')}) | ${fmt(after, 1)} |`,
+    );
+    ratios.push(
+      `Miss throughput: ${fmt((darkroomMiss.perSecond / floorMiss.perSecond) * 100)} % of the bare sharp server (target ≥ 90 %); p99 ${fmt(darkroomMiss.p99Ms)} ms vs ${fmt(floorMiss.p99Ms)} ms`,
+      `Hit via CDN: ${fmt((hit.rps / twin.rps) * 100)} % of the same-size original's throughput (target ≥ 90 %); p99 ${fmt(hit.p99Ms, 2)} ms vs ${fmt(twin.p99Ms, 2)} ms`,
+      `RSS: peak ${fmt(peak, 1)} MiB = ${fmt((peak / 512) * 100)} % of the 512 MiB limit; after the load ${fmt(((after - idle) / idle) * 100, 1)} % above idle (target within 20 %)`,
+      `darkroom counters: ${counters}`,
+    );
+  } finally {
+    await Promise.all([darkroom.stop(), floor.stop()]);
+    client.destroy();
+    agent.destroy();
+    await cdn.close();
+    await s3.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+  console.log(`\nVariants, production build (plain node on dist/), servers on CPU 0 with the image's environment ${JSON.stringify(runtimeEnvShown)}, UV_THREADPOOL_SIZE=4, DARKROOM_TRANSFORM_CONCURRENCY=2, 1 libvips thread per transform; load average at the end ${load}.\n`);
+  console.log(lines.join('\n'));
+  console.log(`\n${ratios.map((line) => `- ${line}`).join('\n')}\n`);
+}
+
+const [mode, config] = process.argv.slice(2);
+if (mode === 'serve-sharp-floor') await serveSharpFloor(JSON.parse(config ?? '{}') as Parameters<typeof serveSharpFloor>[0]);
+else await main();
