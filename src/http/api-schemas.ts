@@ -79,6 +79,10 @@ export const readErrorCodes = [
   'IMAGE_NOT_FOUND',
   'IMAGE_REFUSED',
   'RANGE_NOT_SATISFIABLE',
+  // Variants (`?w=`, `?preset=`, `&q=`).
+  'INVALID_VARIANT',
+  'IMAGE_NOT_TRANSFORMABLE',
+  'TRANSFORM_BUSY',
   'STORAGE_UNAVAILABLE',
   ...genericErrorCodes,
 ] as const satisfies readonly ErrorCode[];

@@ -97,7 +97,13 @@ export function buildOpenApiDocument(version: string): OpenApiDocument {
   });
   const readParams = {
     path: z.object({ appName: appNameParam, key: keyParam }),
+    query: z.object({
+      w: text('A variant of this width in pixels: one of the app’s `spec.variants.widths`. Never upscaled; AVIF or WebP by `Accept`, else the source format.').optional(),
+      preset: text('A named variant: one of the app’s `spec.variants.presets`.').optional(),
+      q: text('With `w` or `preset`: an encoder quality, one of `spec.variants.qualities`.').optional(),
+    }),
     header: z.object({
+      Accept: text('With a variant: the formats the client takes (`image/avif`, `image/webp`); the answer varies on it.').optional(),
       Range: text('One byte range, `bytes=start-end`.').optional(),
       'If-None-Match': text('ETag(s) the client holds.').optional(),
       'If-Modified-Since': text('HTTP date.').optional(),
