@@ -13,8 +13,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // The JSON report lets CI restate the result as a plain "N passed, N failed" line.
-    reporters: ['default', ['json', { outputFile: 'test-artifacts/vitest-results.json' }]],
+    // The JSON report lets CI restate the result as a plain "N passed, N failed" line; CI's second,
+    // date-shifted run names its own file.
+    reporters: ['default', ['json', { outputFile: process.env.DARKROOM_TEST_REPORT ?? 'test-artifacts/vitest-results.json' }]],
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], setupFiles: ['test/support/unit-tier-guard.ts'] } },
       { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts', 'test/contract/**/*.test.ts'] } },
