@@ -33,6 +33,7 @@ import { freePort } from '../test/support/ports.js';
 import { startRedisCluster } from '../test/support/redis-cluster.js';
 import { startRedisSentinel } from '../test/support/redis-sentinel.js';
 import { startRedisServer } from '../test/support/redis-server.js';
+import { presignBody, presignWrkScript } from './presign-wrk-script.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -45,7 +46,7 @@ const owners = 5_000;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const mainJs = join(root, 'dist/main.js');
 const path = '/darkroom/bench/v1/images/presigned-urls';
-const body = '{"file":"photo.png","contentType":"image/png","size":123456}';
+const body = presignBody;
 // The whole run is bounded: a hung part ends it rather than holding the shared machine.
 const runLimitMs = 8 * 60_000;
 
@@ -82,21 +83,6 @@ interface Failover {
   readonly withoutRedisMs: number;
 }
 
-const wrkScript = `
-local counter = 0
-local owners = tonumber(os.getenv("BENCH_OWNERS") or "5000")
-local body = '${body}'
-request = function()
-  counter = counter + 1
-  return wrk.format("POST", nil, { ["Content-Type"] = "application/json", ["X-Owner-Id"] = "owner-" .. (counter % owners) }, body)
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests":%d,"durationUs":%d,"p50Us":%d,"p99Us":%d,"errors":%d,"non2xx":%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-`;
 
 async function runWrk(scriptPath: string, url: string, seconds: number): Promise<Throughput> {
   const child = spawn('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', scriptPath, url], {
@@ -297,7 +283,7 @@ async function main(): Promise<void> {
   );
   try {
     const scriptPath = join(dir, 'presign.lua');
-    await writeFile(scriptPath, wrkScript);
+    await writeFile(scriptPath, presignWrkScript);
     const appsFile = join(dir, 'apps.yaml');
     await writeFile(
       appsFile,

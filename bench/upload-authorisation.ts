@@ -44,6 +44,7 @@ import { createS3Client } from '../src/storage/s3-client.js';
 import { S3Presigner } from '../src/storage/s3-presigner.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { freePort } from '../test/support/ports.js';
+import { presignWrkScript } from './presign-wrk-script.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -159,25 +160,10 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-const wrkScript = `
-local counter = 0
-local owners = tonumber(os.getenv("BENCH_OWNERS") or "5000")
-local body = '{"file":"photo.png","contentType":"image/png","size":123456}'
-request = function()
-  counter = counter + 1
-  return wrk.format("POST", nil, { ["Content-Type"] = "application/json", ["X-Owner-Id"] = "owner-" .. (counter % owners) }, body)
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests":%d,"durationUs":%d,"p50Us":%d,"p99Us":%d,"errors":%d,"non2xx":%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-`;
 
 /** The same load with a bearer token per owner instead of X-Owner-Id. */
 function jwtWrkScript(tokens: readonly string[]): string {
-  return wrkScript
+  return presignWrkScript
     .replace('local counter = 0', `local counter = 0\nlocal tokens = { ${tokens.map((token) => `"${token}"`).join(', ')} }`)
     .replace('["X-Owner-Id"] = "owner-" .. (counter % owners)', '["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]');
 }
@@ -310,7 +296,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     const scriptPath = join(dir, 'presign.lua');
-    await writeFile(scriptPath, wrkScript);
+    await writeFile(scriptPath, presignWrkScript);
     const jwtScripts = { RS256: join(dir, 'presign-rs256.lua'), ES256: join(dir, 'presign-es256.lua') };
     await writeFile(jwtScripts.RS256, jwtWrkScript(issuerServer.tokens.RS256));
     await writeFile(jwtScripts.ES256, jwtWrkScript(issuerServer.tokens.ES256));
