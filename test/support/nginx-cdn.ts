@@ -83,12 +83,28 @@ function nginxConfig(dir: string, port: number, mode: NginxCdnMode, upstream: st
       proxy_cache_valid 200 206 10m;
       proxy_cache_valid 404 10m;
       add_header X-Cache-Status $upstream_cache_status;`;
+  return nginxConfigFile(dir, {
+    workerConnections: 256,
+    http: `proxy_cache_path ${dir}/cache levels=1:2 keys_zone=cdn:1m max_size=64m inactive=10m use_temp_path=off;
+  keepalive_requests 100000;`,
+    server: `    listen 127.0.0.1:${port};
+    location / {
+      ${location}
+    }`,
+  });
+}
+
+/**
+ * A whole nginx.conf for a test nginx that keeps everything (pid, logs, temp files) in `dir`, runs
+ * in the foreground as one process, and serves one `server` block; `http` adds directives there.
+ */
+export function nginxConfigFile(dir: string, parts: { workerConnections: number; http?: string; server: string }): string {
   return `daemon off;
 master_process off;
 worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 256; }
+events { worker_connections ${parts.workerConnections}; }
 http {
   access_log ${dir}/access.log;
   client_body_temp_path ${dir}/client_body;
@@ -96,13 +112,8 @@ http {
   fastcgi_temp_path ${dir}/fastcgi_temp;
   uwsgi_temp_path ${dir}/uwsgi_temp;
   scgi_temp_path ${dir}/scgi_temp;
-  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=cdn:1m max_size=64m inactive=10m use_temp_path=off;
-  keepalive_requests 100000;
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      ${location}
-    }
+${parts.http ? `  ${parts.http}\n` : ''}  server {
+${parts.server}
   }
 }
 `;

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitForPort } from './nginx-cdn.js';
+import { nginxConfigFile, waitForPort } from './nginx-cdn.js';
 import { freePort } from './ports.js';
 
 export interface NginxGateway {
@@ -34,28 +34,7 @@ export async function startNginxGateway(darkroomUrl: string, owners: Readonly<Re
   const port = await freePort();
   const documented = await readFile('examples/gateway/nginx-owner-id.conf', 'utf8');
   const server = documented.replaceAll('DARKROOM_UPSTREAM', new URL(darkroomUrl).host).replaceAll('AUTH_UPSTREAM', `127.0.0.1:${authPort}`);
-  await writeFile(
-    join(dir, 'nginx.conf'),
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log ${dir}/access.log;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy_temp;
-  fastcgi_temp_path ${dir}/fastcgi_temp;
-  uwsgi_temp_path ${dir}/uwsgi_temp;
-  scgi_temp_path ${dir}/scgi_temp;
-  server {
-    listen 127.0.0.1:${port};
-${server}
-  }
-}
-`,
-  );
+  await writeFile(join(dir, 'nginx.conf'), nginxConfigFile(dir, { workerConnections: 64, server: `    listen 127.0.0.1:${port};\n${server}` }));
   let stderr = '';
   const child = spawn('/usr/sbin/nginx', ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
