@@ -100,10 +100,14 @@ export function describeRedisFailoverContract(options: FailoverContractOptions):
     const limiterFor = async (failureMode: RedisFailureMode) => {
       const started = await start(failureMode);
       // On a machine busy with other suites the first slot map can miss the start timeout; the
-      // limiter then starts degraded and its probe connects it, as in a replica. Wait for that
-      // (bounded): these tests need a limiter that decides through Redis.
+      // limiter then starts degraded, and a later decision's probe reaches Redis, as in a replica
+      // under traffic. Decide until that happens (bounded): these tests need a limiter that
+      // decides through Redis.
       const deadline = Date.now() + 30_000;
-      while (started.limiter.degraded && Date.now() < deadline) await sleep(100);
+      while (started.limiter.degraded && Date.now() < deadline) {
+        await started.limiter.decide('contract', owner('warm-up'), { requests: 1_000, windowSeconds: 60 }).catch(() => undefined);
+        await sleep(100);
+      }
       expect(started.limiter.degraded).toBe(false);
       return started;
     };
