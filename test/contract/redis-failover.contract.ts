@@ -144,8 +144,14 @@ export function describeRedisFailoverContract(options: FailoverContractOptions):
           await response.body?.cancel();
         }
         expect(statuses).toEqual([200, 200, 200, 429, 429, 429]);
+        // The start line is there either way. On a machine busy with other suites the first slot
+        // map can miss darkroom's 2 s start timeout: it then starts degraded (the documented
+        // behaviour) and the first decision's probe makes the limit shared, which it must log.
         const started = one.logLines.find((line) => line.msg === 'rate limits shared through Redis');
-        expect(started).toMatchObject({ connected: true });
+        expect(started).toMatchObject({ connected: expect.any(Boolean) as unknown });
+        if (started?.connected === false) {
+          expect(one.logLines.some((line) => String(line.msg).startsWith('rate-limit store (Redis) reachable again'))).toBe(true);
+        }
       } finally {
         await Promise.all([one.close(), two.close()]);
       }
