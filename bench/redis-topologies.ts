@@ -33,7 +33,7 @@ import { freePort } from '../test/support/ports.js';
 import { startRedisCluster } from '../test/support/redis-cluster.js';
 import { startRedisSentinel } from '../test/support/redis-sentinel.js';
 import { startRedisServer } from '../test/support/redis-server.js';
-import { presignBody, presignWrkScript } from './presign-wrk-script.js';
+import { presignBody, presignWrkScript, runPresignWrk, type PresignThroughput } from './presign-wrk.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -62,13 +62,7 @@ interface Target {
   readonly process: ChildProcess;
 }
 
-interface Throughput {
-  readonly requestsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly errors: number;
-  readonly non2xx: number;
-}
+type Throughput = PresignThroughput;
 
 interface Failover {
   readonly requests: number;
@@ -84,28 +78,15 @@ interface Failover {
 }
 
 
-async function runWrk(scriptPath: string, url: string, seconds: number): Promise<Throughput> {
-  const child = spawn('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', scriptPath, url], {
-    env: { ...process.env, BENCH_OWNERS: String(owners) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await once(child, 'exit');
-  const line = output.split('\n').find((text) => text.startsWith('RESULT '));
-  if (!line) throw new Error(`wrk printed no result:\n${output}`);
-  const raw = JSON.parse(line.slice('RESULT '.length)) as { requests: number; durationUs: number; p50Us: number; p99Us: number; errors: number; non2xx: number };
-  return { requestsPerSecond: raw.requests / (raw.durationUs / 1e6), p50Ms: raw.p50Us / 1000, p99Ms: raw.p99Us / 1000, errors: raw.errors, non2xx: raw.non2xx };
-}
 
 const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)] ?? 0;
 
 async function measureThroughput(scriptPath: string, targets: Target[]): Promise<Map<Mode, Throughput>> {
-  for (const target of targets) await runWrk(scriptPath, target.url, warmupSeconds);
+  for (const target of targets) await runPresignWrk(scriptPath, target.url, warmupSeconds, { connections, owners });
   const runs = new Map<Mode, Throughput[]>(targets.map((target) => [target.mode, []]));
   for (let round = 1; round <= rounds; round++) {
     for (const target of targets) {
-      const result = await runWrk(scriptPath, target.url, durationSeconds);
+      const result = await runPresignWrk(scriptPath, target.url, durationSeconds, { connections, owners });
       process.stderr.write(
         `round ${round}/${rounds} ${target.mode}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms (errors ${result.errors}, non-2xx ${result.non2xx})\n`,
       );

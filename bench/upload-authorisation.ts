@@ -44,7 +44,7 @@ import { createS3Client } from '../src/storage/s3-client.js';
 import { S3Presigner } from '../src/storage/s3-presigner.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { freePort } from '../test/support/ports.js';
-import { presignWrkScript } from './presign-wrk-script.js';
+import { presignWrkScript, runPresignWrk } from './presign-wrk.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -168,25 +168,6 @@ function jwtWrkScript(tokens: readonly string[]): string {
     .replace('["X-Owner-Id"] = "owner-" .. (counter % owners)', '["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]');
 }
 
-async function runWrk(scriptPath: string, url: string, seconds: number): Promise<Omit<Result, 'name'>> {
-  const child = spawn('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', scriptPath, url], {
-    env: { ...process.env, BENCH_OWNERS: String(owners) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await once(child, 'exit');
-  const line = output.split('\n').find((text) => text.startsWith('RESULT '));
-  if (!line) throw new Error(`wrk printed no result:\n${output}`);
-  const raw = JSON.parse(line.slice('RESULT '.length)) as { requests: number; durationUs: number; p50Us: number; p99Us: number; errors: number; non2xx: number };
-  return {
-    requestsPerSecond: raw.requests / (raw.durationUs / 1e6),
-    p50Ms: raw.p50Us / 1000,
-    p99Ms: raw.p99Us / 1000,
-    errors: raw.errors,
-    non2xx: raw.non2xx,
-  };
-}
 
 function describe(result: Result): string {
   return (
@@ -209,11 +190,11 @@ interface Target {
 
 /** Warms every target up, then measures them in interleaved rounds; the median round of each. */
 async function measureAll(targets: Target[]): Promise<Result[]> {
-  for (const target of targets) await runWrk(target.script, target.url, warmupSeconds);
+  for (const target of targets) await runPresignWrk(target.script, target.url, warmupSeconds, { connections, owners });
   const runs = new Map<string, Result[]>(targets.map((target) => [target.name, []]));
   for (let round = 1; round <= rounds; round++) {
     for (const target of targets) {
-      const result = { name: target.name, ...(await runWrk(target.script, target.url, durationSeconds)) };
+      const result = { name: target.name, ...(await runPresignWrk(target.script, target.url, durationSeconds, { connections, owners })) };
       process.stderr.write(`round ${round}/${rounds} ${describe(result)}\n`);
       runs.get(target.name)!.push(result);
     }
