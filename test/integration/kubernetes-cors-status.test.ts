@@ -8,18 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { appDocument, fastTiming, kubeConfigFor, useFakeKube, waitFor } from '../support/kube-darkroom.js';
 import { startStack } from '../support/stack.js';
+import type { AppCondition } from '../../src/config/sources/kubernetes/app-status.js';
 
 const kube = useFakeKube();
 const origin = 'https://app.example.test';
 
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
+type Condition = AppCondition;
 
 function conditionsOf(namespace: string, name: string): Condition[] {
   const object = kube.fake.get(namespace, name) as { status?: { conditions?: Condition[] } } | undefined;

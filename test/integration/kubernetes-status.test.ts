@@ -8,18 +8,12 @@ import { createLogger } from '../../src/logging/logger.js';
 import { appDocument, fastTiming, kubeConfigFor, metricValue, presign, useFakeKube, waitFor } from '../support/kube-darkroom.js';
 import { recordPropagation, writePropagationReport } from '../support/propagation.js';
 import { freePort } from '../support/stack.js';
+import type { AppCondition } from '../../src/config/sources/kubernetes/app-status.js';
 
 const kube = useFakeKube();
 afterAll(() => writePropagationReport('kubernetes-status'));
 
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
+type Condition = AppCondition;
 
 function readyOf(namespace: string, name: string): (Condition & { statusObservedGeneration?: number; generation: number }) | undefined {
   const object = kube.fake.get(namespace, name) as { metadata: { generation: number }; status?: { observedGeneration?: number; conditions?: Condition[] } } | undefined;

@@ -8,8 +8,8 @@ import { OwnerAuthenticators } from '../../src/auth/owner-authenticators.js';
 import { parseDarkroomApp, type DarkroomApp } from '../../src/config/darkroom-app.js';
 import { DarkroomError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/logging/logger.js';
-import type { SecretCredentialsLookup } from '../../src/storage/credentials.js';
 import { mintToken, testKey } from '../support/jwks-server.js';
+import { MapSecretLookup } from '../support/map-secret-lookup.js';
 
 const issuer = 'https://login.example.test/';
 
@@ -22,20 +22,6 @@ function app(): DarkroomApp {
   });
   if (!result.ok) throw new Error('fixture invalid');
   return result.app;
-}
-
-class MapLookup implements SecretCredentialsLookup {
-  readonly secrets = new Map<string, { data: Record<string, string>; version: string }>();
-  get(namespace: string, name: string) {
-    return this.secrets.get(`${namespace}/${name}`)?.data;
-  }
-  version(namespace: string, name: string) {
-    return this.secrets.get(`${namespace}/${name}`)?.version;
-  }
-  state(namespace: string, name: string) {
-    const secret = this.secrets.get(`${namespace}/${name}`);
-    return secret ? { state: 'present' as const, data: secret.data, version: secret.version } : { state: 'missing' as const };
-  }
 }
 
 async function refusal(run: Promise<unknown>): Promise<DarkroomError> {
@@ -52,7 +38,7 @@ describe('JWKS from a Secret', () => {
   it('verifies with the Secret\'s keys and follows a rotation of the Secret', async () => {
     const now = Date.now();
     const [first, second] = await Promise.all([testKey('ES256', 'k1'), testKey('EdDSA', 'k2')]);
-    const secrets = new MapLookup();
+    const secrets = new MapSecretLookup();
     const authenticators = new OwnerAuthenticators({ logger: createLogger('silent'), secrets, now: () => now });
     const shop = app();
     const bearer = async (key: typeof first) => ({ authorization: `Bearer ${await mintToken(key, now, { iss: issuer, aud: 'shop', sub: `by-${key.kid}` })}` });
@@ -80,7 +66,7 @@ describe('JWKS from a Secret', () => {
   it('a Secret that holds no JWKS is JwksSecretInvalid in the status and APP_CONFIG_INVALID to clients', async () => {
     const now = Date.now();
     const key = await testKey('RS256', 'k1');
-    const secrets = new MapLookup();
+    const secrets = new MapSecretLookup();
     secrets.secrets.set('team-a/shop-jwks', { data: { jwks: '{"not": "a jwks"}' }, version: '1' });
     expect(jwksSecretVerdict(app(), 'team-a', secrets)).toMatchObject({ ready: false, reason: 'JwksSecretInvalid' });
     const authenticators = new OwnerAuthenticators({ logger: createLogger('silent'), secrets, now: () => now });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseDarkroomApp, type DarkroomApp } from '../../src/config/darkroom-app.js';
 import { DarkroomError } from '../../src/core/errors.js';
-import { gcsCredentialsFromSecret, s3CredentialsFromSecret, secretProblems, type SecretCredentialsLookup } from '../../src/storage/credentials.js';
+import { gcsCredentialsFromSecret, s3CredentialsFromSecret, secretProblems } from '../../src/storage/credentials.js';
 import { buildS3StorageProvider } from '../../src/storage/s3-builder.js';
 import { CachedStorageProviders } from '../../src/storage/storage-providers.js';
+import { MapSecretLookup } from '../support/map-secret-lookup.js';
 
 function app(namespace: string | undefined, secret?: string): DarkroomApp {
   const result = parseDarkroomApp({
@@ -28,16 +29,6 @@ function detailOf(run: () => unknown): string {
   throw new Error('expected a DarkroomError');
 }
 
-class MapLookup implements SecretCredentialsLookup {
-  readonly secrets = new Map<string, { data: Record<string, string>; version: string }>();
-  get(namespace: string, name: string) {
-    return this.secrets.get(`${namespace}/${name}`)?.data;
-  }
-  version(namespace: string, name: string) {
-    return this.secrets.get(`${namespace}/${name}`)?.version;
-  }
-}
-
 describe('credentials from Secrets', () => {
   it('reads S3 keys and names missing ones without echoing values', () => {
     expect(s3CredentialsFromSecret({ accessKeyId: 'AK', secretAccessKey: 'SK', sessionToken: 'ST' })).toEqual({ accessKeyId: 'AK', secretAccessKey: 'SK', sessionToken: 'ST' });
@@ -56,14 +47,14 @@ describe('credentials from Secrets', () => {
   it('refuses an app naming a Secret when there is no lookup or no such Secret', () => {
     const withoutLookup = new CachedStorageProviders({ s3: buildS3StorageProvider }, { s3Endpoint: undefined });
     expect(detailOf(() => withoutLookup.forApp(app(undefined, 'vault-s3')))).toMatch(/needs the Kubernetes config source/);
-    const lookup = new MapLookup();
+    const lookup = new MapSecretLookup();
     const providers = new CachedStorageProviders({ s3: buildS3StorageProvider }, { s3Endpoint: undefined, secrets: lookup });
     expect(() => providers.forApp(app('team-a', 'vault-s3'))).toThrow(DarkroomError);
     expect(detailOf(() => providers.forApp(app('team-a', 'vault-s3')))).toMatch(/does not exist in namespace "team-a"/);
   });
 
   it('rebuilds the provider when its Secret changes, and only then', () => {
-    const lookup = new MapLookup();
+    const lookup = new MapSecretLookup();
     let builds = 0;
     const providers = new CachedStorageProviders(
       { s3: (storage, defaults, context) => ((builds += 1), buildS3StorageProvider(storage, defaults, context)) },
