@@ -6,21 +6,31 @@
 import type { DarkroomApp, SpecProblem } from './darkroom-app.js';
 
 /**
- * Why a document is not served: its spec is invalid; another namespace's older document holds its
- * name; or it names storage its namespace may not use with darkroom's own identity.
+ * Why a document is not served (the `Ready=False` reason in its `.status`): its spec is invalid;
+ * another namespace's older document holds its name; it names storage its namespace may not use
+ * with darkroom's own identity; or (Kubernetes) a Secret it names cannot be used.
  */
 export type RefusalReason =
+  /** The spec failed validation (it slipped past the CRD schema, or the CRD is older). */
   | 'InvalidSpec'
+  /** An older DarkroomApp in another namespace holds the same app name (the message names it). */
   | 'NameConflict'
+  /** The app signs with darkroom's own identity outside its namespace's allowed buckets/prefixes. */
   | 'StorageNotAllowed'
-  // Kubernetes: the app's credentials Secret is missing, incomplete, forbidden or unreadable.
-  | 'CredentialsSecretNotFound'
-  | 'CredentialsSecretInvalid'
-  | 'CredentialsSecretForbidden'
-  | 'CredentialsSecretUnreadable'
+  /** `auth.jwt.jwksSecretRef` names a Secret that does not exist (or has no key `jwks`). */
   | 'JwksSecretNotFound'
+  /** The JWKS Secret's `jwks` key does not hold a JWKS. */
   | 'JwksSecretInvalid'
-  | 'JwksSecretUnreadable';
+  /** The JWKS Secret could not be read (403: darkroom's Role lacks get on it; or an API error). */
+  | 'JwksSecretUnreadable'
+  /** `storage.credentialsSecretRef` names a Secret that does not exist. */
+  | 'CredentialsSecretNotFound'
+  /** The Secret exists but lacks the keys the provider needs. */
+  | 'CredentialsSecretInvalid'
+  /** darkroom may not read the Secret (403: its Role lacks get on it). */
+  | 'CredentialsSecretForbidden'
+  /** The Secret could not be read for another reason (API error, no answer) and was never read before. */
+  | 'CredentialsSecretUnreadable';
 
 /** An app that failed validation: refused by the service and reported, never half-applied. */
 export interface InvalidAppReport {

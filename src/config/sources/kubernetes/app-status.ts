@@ -6,6 +6,7 @@
  * status flips, so that writing the same verdict twice is a no-op.
  */
 import { isDeepStrictEqual } from 'node:util';
+import type { RefusalReason } from '../../app-registry.js';
 import type { SpecProblem } from '../../darkroom-app.js';
 
 /** Why an app is or is not served. */
@@ -13,28 +14,8 @@ export type AppVerdict =
   | { readonly ready: true }
   | { readonly ready: false; readonly reason: NotReadyReason; readonly problems: readonly SpecProblem[] };
 
-/** Reasons for `Ready=False` (CamelCase, as the API conventions ask). */
-export type NotReadyReason =
-  /** The spec failed validation (it slipped past the CRD schema, or the CRD is older). */
-  | 'InvalidSpec'
-  /** An older DarkroomApp in another namespace holds the same app name (the message names it). */
-  | 'NameConflict'
-  /** The app signs with darkroom's own identity outside its namespace's allowed buckets/prefixes. */
-  | 'StorageNotAllowed'
-  /** `auth.jwt.jwksSecretRef` names a Secret that does not exist (or has no key `jwks`). */
-  | 'JwksSecretNotFound'
-  /** The JWKS Secret's `jwks` key does not hold a JWKS. */
-  | 'JwksSecretInvalid'
-  /** The JWKS Secret could not be read (403: darkroom's Role lacks get on it; or an API error). */
-  | 'JwksSecretUnreadable'
-  /** `storage.credentialsSecretRef` names a Secret that does not exist. */
-  | 'CredentialsSecretNotFound'
-  /** The Secret exists but lacks the keys the provider needs. */
-  | 'CredentialsSecretInvalid'
-  /** darkroom may not read the Secret (403: its Role lacks get on it). */
-  | 'CredentialsSecretForbidden'
-  /** The Secret could not be read for another reason (API error, no answer) and was never read before. */
-  | 'CredentialsSecretUnreadable';
+/** Reasons for `Ready=False` (CamelCase, as the API conventions ask): why an app is not served. */
+export type NotReadyReason = RefusalReason;
 
 /** Reason of `Ready=True`. */
 export const readyReason = 'AppServed';
