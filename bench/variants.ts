@@ -22,13 +22,14 @@
  * entry point of the servers it starts (`serve-*` modes).
  */
 import { CopyObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -38,7 +39,8 @@ import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.
 import { appYaml } from '../test/support/stack.js';
 
 const clients = 32;
-const missesPerRun = Number(process.env.BENCH_MISSES ?? 128);
+const missesPerRun = Number(process.env.BENCH_MISSES ?? 96);
+const missRounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const wrkSeconds = Number(process.env.BENCH_SECONDS ?? 4);
 const bucket = 'bench-variants';
 const prefix = 'img/';
@@ -63,11 +65,28 @@ import { startDarkroom } from ${dist('darkroom.js')};
 await startDarkroom(loadSettings({ ...process.env, ...${JSON.stringify(env)} }));`;
 }
 
-/** The image's run-time environment (Dockerfile), read so the bench runs darkroom as the image does. */
+/**
+ * The image's run-time environment (Dockerfile), read so the bench runs darkroom as the image does.
+ * A preloaded library (jemalloc) is found where this machine's Debian put it: the image links it to
+ * one path for every architecture, which exists only in the image.
+ */
 async function imageEnv(): Promise<Record<string, string>> {
   const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
-  return Object.fromEntries([...runtime.matchAll(/^ENV ([A-Z_]+)=(\S+)/gm)].map((match) => [match[1] ?? '', match[2] ?? '']));
+  const env = Object.fromEntries([...runtime.matchAll(/^ENV ([A-Z_]+)=(\S+)/gm)].map((match) => [match[1] ?? '', match[2] ?? '']));
+  if (env.LD_PRELOAD && !existsSync(env.LD_PRELOAD)) env.LD_PRELOAD = localLibrary(basename(env.LD_PRELOAD));
+  return env;
+}
+
+/** This machine's copy of a shared library, by file name (ldconfig's cache); fails loudly rather than bench without it. */
+function localLibrary(name: string): string {
+  const cache = spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '';
+  const path = cache
+    .split('\n')
+    .map((line) => /=> (\S+)$/.exec(line.trim())?.[1] ?? '')
+    .find((candidate) => basename(candidate) === name);
+  if (!path) throw new Error(`the image preloads ${name}, which this machine lacks: scripts/system-deps.sh installs it (libjemalloc2)`);
+  return path;
 }
 
 /** The floor: only `sharp(original).resize(640).webp()`, under the same bounds as darkroom's. */
@@ -122,8 +141,10 @@ async function startPinnedNode(mode: string, config: object, env: NodeJS.Process
     mode === 'serve-darkroom'
       ? ['--input-type=module', '-e', darkroomEntry({ ...(config as { appsFile: string; s3Endpoint: string; adminPort: number }), port })]
       : ['--import', 'tsx', self, mode, JSON.stringify({ ...config, port })];
-  const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+  // BENCH_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) goes to the servers' node: for profiling a run.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs, ...args], {
+    stdio: ['ignore', process.env.BENCH_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'],
     env: { ...process.env, ...env },
   });
   await waitForPort(port, child, 30_000);
@@ -140,6 +161,9 @@ async function startPinnedNode(mode: string, config: object, env: NodeJS.Process
     },
   };
 }
+
+/** A closed-loop run with the CPU its server spent. */
+type Measured = LoadResult & { cpuMsPerRequest: Record<string, number>; gcPerRequest: string };
 
 /** Latencies of a closed-loop run: `workers` clients, each sending the next URL when its last answer is in. */
 interface LoadResult {
@@ -225,6 +249,112 @@ async function rssMiB(pid: number | undefined): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** CPU time of each thread of `pid` so far, in ms, by thread id, with its name (`comm`). */
+async function threadCpu(pid: number | undefined): Promise<Map<string, { name: string; ms: number }>> {
+  const tasks = await readdir(`/proc/${pid ?? 0}/task`).catch(() => [] as string[]);
+  const ticksPerMs = 100 / 1000; // USER_HZ
+  const threads = new Map<string, { name: string; ms: number }>();
+  for (const tid of tasks) {
+    const stat = await readFile(`/proc/${pid ?? 0}/task/${tid}/stat`, 'utf8').catch(() => '');
+    const close = stat.lastIndexOf(')');
+    if (close < 0) continue;
+    const name = stat.slice(stat.indexOf('(') + 1, close);
+    const fields = stat.slice(close + 2).split(' ');
+    // After the name: state is field 3 of stat(5), utime 14 and stime 15.
+    threads.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) / ticksPerMs });
+  }
+  return threads;
+}
+
+/** Runs `load` and returns its result with the CPU `pid` spent meanwhile, per request, by thread name. */
+async function withCpu<T extends { requests: number }>(
+  pid: number | undefined,
+  load: () => Promise<T>,
+  adminPort?: number,
+): Promise<T & { cpuMsPerRequest: Record<string, number>; gcPerRequest: string }> {
+  const gcBefore = adminPort !== undefined ? await gcTotals(adminPort) : {};
+  const before = await threadCpu(pid);
+  const result = await load();
+  const after = await threadCpu(pid);
+  const gcAfter = adminPort !== undefined ? await gcTotals(adminPort) : {};
+  const byName: Record<string, number> = {};
+  for (const [tid, { name, ms }] of after) byName[name] = (byName[name] ?? 0) + (ms - (before.get(tid)?.ms ?? 0)) / result.requests;
+  return { ...result, cpuMsPerRequest: byName, gcPerRequest: gcLine(gcBefore, gcAfter, result.requests) };
+}
+
+/**
+ * A CPU profile of `pid`'s main thread while `load` runs, written to `file` (open it in Chrome's
+ * DevTools): the process's inspector is opened with SIGUSR1 and driven over its WebSocket.
+ */
+async function profiled<T>(pid: number | undefined, file: string | undefined, load: () => Promise<T>): Promise<T> {
+  if (!file || pid === undefined) return load();
+  process.kill(pid, 'SIGUSR1');
+  let targets: { webSocketDebuggerUrl: string }[] = [];
+  for (let attempt = 0; attempt < 50 && targets.length === 0; attempt += 1) {
+    await delay(100);
+    targets = await fetch('http://127.0.0.1:9229/json/list').then((response) => response.json() as Promise<typeof targets>, () => []);
+  }
+  const socket = new WebSocket(targets[0]?.webSocketDebuggerUrl ?? '');
+  await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
+  let id = 0;
+  const call = (method: string, params: object = {}) =>
+    new Promise<{ result?: { profile?: unknown } }>((resolve) => {
+      const mine = (id += 1);
+      const onMessage = (event: MessageEvent) => {
+        const message = JSON.parse(String(event.data)) as { id?: number; result?: { profile?: unknown } };
+        if (message.id !== mine) return;
+        socket.removeEventListener('message', onMessage);
+        resolve(message);
+      };
+      socket.addEventListener('message', onMessage);
+      socket.send(JSON.stringify({ id: mine, method, params }));
+    });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 200 });
+  await call('Profiler.start');
+  const result = await load();
+  const stopped = await call('Profiler.stop');
+  await writeFile(file, JSON.stringify(stopped.result?.profile ?? {}));
+  socket.close();
+  return result;
+}
+
+/** darkroom's V8 heap (committed) and the external memory V8 knows of, in MiB, from its metrics. */
+async function heapMiB(adminPort: number): Promise<{ heap: number; external: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 1024 / 1024;
+  return { heap: value('nodejs_heap_size_total_bytes'), external: value('nodejs_external_memory_bytes') };
+}
+
+/** darkroom's garbage collections so far (prom-client's default metrics): count and seconds by kind. */
+async function gcTotals(adminPort: number): Promise<Record<string, { count: number; seconds: number }>> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const totals: Record<string, { count: number; seconds: number }> = {};
+  for (const [, what, kind, value] of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) {
+    const entry = (totals[kind ?? ''] ??= { count: 0, seconds: 0 });
+    if (what === 'count') entry.count = Number(value);
+    else entry.seconds = Number(value);
+  }
+  return totals;
+}
+
+/** The collections between two `gcTotals`, per request: `major 0.12 (2.1 ms)` etc. */
+function gcLine(before: Awaited<ReturnType<typeof gcTotals>>, after: Awaited<ReturnType<typeof gcTotals>>, requests: number): string {
+  return Object.entries(after)
+    .map(([kind, { count, seconds }]) => {
+      const was = before[kind] ?? { count: 0, seconds: 0 };
+      return `${kind} ${((count - was.count) / requests).toFixed(2)} (${(((seconds - was.seconds) * 1000) / requests).toFixed(1)} ms pause)`;
+    })
+    .join(', ');
+}
+
+const cpuLine = (cpu: Record<string, number>) =>
+  Object.entries(cpu)
+    .filter(([, ms]) => ms >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
+    .join(', ') + ` (total ${Object.values(cpu).reduce((a, b) => a + b, 0).toFixed(1)})`;
+
 /** A photo-like JPEG: smooth colour fields with fine grain, at quality 85 (about 1 to 3 MB at 12 MP). */
 async function photoLikeJpeg(width: number, height: number): Promise<Buffer> {
   const base = await sharp({ create: { width: Math.round(width / 40), height: Math.round(height / 40), channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
@@ -269,7 +399,7 @@ async function main(): Promise<void> {
   const originalFile = join(dir, 'original-12mp.jpg');
   await writeFile(originalFile, photo12);
   const warmups = 8;
-  const keys12 = await originals(photo12, warmups + missesPerRun * 2 + 1, 'photo-12mp.jpg');
+  const keys12 = await originals(photo12, warmups + missesPerRun * missRounds + 1, 'photo-12mp.jpg');
   const keys24 = await originals(photo24, 17, 'photo-24mp.jpg');
 
   const appsFile = join(dir, 'apps.yaml');
@@ -295,6 +425,7 @@ async function main(): Promise<void> {
     // (c) first, on a fresh process: idle, then 16 concurrent 24 MP misses, then after the load.
     await delay(2_000);
     const idle = await rssMiB(darkroom.child.pid);
+    const idleHeap = await heapMiB(adminPort);
     let peak = idle;
     const sampler = setInterval(() => void rssMiB(darkroom.child.pid).then((mib) => (peak = Math.max(peak, mib))), 50);
     const big = await closedLoop(keys24.slice(0, 16).map((key) => variantUrl('bench', key)), 16, { Accept: browserAccept });
@@ -305,18 +436,33 @@ async function main(): Promise<void> {
       afterSamples.push(await rssMiB(darkroom.child.pid));
     }
     const after = afterSamples.at(-1) ?? Number.NaN;
+    const afterHeap = await heapMiB(adminPort);
 
-    // (a) misses: warm both (JIT, libvips, pools), then one measured run each, darkroom first.
+    // (a) misses: warm both (JIT, libvips, pools), then rounds in alternating order (darkroom
+    // first, then the floor first, ...) so that drift on the machine hits both alike; the best
+    // run of each is kept (noise on a shared machine only ever slows a run down).
     await closedLoop(keys12.slice(0, warmups).map((key) => variantUrl('bench', key)), 4, { Accept: browserAccept });
     await closedLoop(Array.from({ length: warmups }, () => `${floor.url}/`), 4);
-    const measured = keys12.slice(warmups, warmups + missesPerRun * 2);
-    const darkroomMiss1 = await closedLoop(measured.slice(0, missesPerRun).map((key) => variantUrl('bench', key)), clients, { Accept: browserAccept });
-    const floorMiss1 = await closedLoop(Array.from({ length: missesPerRun }, () => `${floor.url}/`), clients);
-    // A second round in the other order, so drift on the machine hits both alike; the better run of each is kept.
-    const floorMiss2 = await closedLoop(Array.from({ length: missesPerRun }, () => `${floor.url}/`), clients);
-    const darkroomMiss2 = await closedLoop(measured.slice(missesPerRun).map((key) => variantUrl('bench', key)), clients, { Accept: browserAccept });
-    const darkroomMiss = darkroomMiss1.perSecond >= darkroomMiss2.perSecond ? darkroomMiss1 : darkroomMiss2;
-    const floorMiss = floorMiss1.perSecond >= floorMiss2.perSecond ? floorMiss1 : floorMiss2;
+    const darkroomRuns: Measured[] = [];
+    const floorRuns: Measured[] = [];
+    const runDarkroom = async (round: number) => {
+      const keys = keys12.slice(warmups + round * missesPerRun, warmups + (round + 1) * missesPerRun);
+      const load = () => closedLoop(keys.map((key) => variantUrl('bench', key)), clients, { Accept: browserAccept });
+      darkroomRuns.push(await withCpu(darkroom.child.pid, () => (round === 0 ? profiled(darkroom.child.pid, process.env.BENCH_PROFILE, load) : load()), adminPort));
+    };
+    const runFloor = async () => floorRuns.push(await withCpu(floor.child.pid, () => closedLoop(Array.from({ length: missesPerRun }, () => `${floor.url}/`), clients)));
+    for (let round = 0; round < missRounds; round += 1) {
+      if (round % 2 === 0) {
+        await runDarkroom(round);
+        await runFloor();
+      } else {
+        await runFloor();
+        await runDarkroom(round);
+      }
+    }
+    const fastest = (runs: Measured[]) => runs.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
+    const darkroomMiss = fastest(darkroomRuns);
+    const floorMiss = fastest(floorRuns);
 
     // (b) a stored variant through the CDN vs an original of the same byte size.
     // A key no earlier request asked the CDN for, so the CDN's first answer for it is the stored variant.
@@ -347,13 +493,18 @@ async function main(): Promise<void> {
       .join('; ');
 
     lines.push(
-      `(a) Misses, ${clients} concurrent clients, ${missesPerRun} requests a run, 12 MP JPEG (${fmt(photo12.length / 1024 / 1024, 1)} MB) → 640 px WebP, better of 2 runs:`,
+      `(a) Misses, ${clients} concurrent clients, ${missesPerRun} requests a run, 12 MP JPEG (${fmt(photo12.length / 1024 / 1024, 1)} MB) → 640 px WebP, best of ${missRounds} alternating runs:`,
       '',
       '| server | transforms/s | p50 ms | p99 ms | failures |',
       '| --- | ---: | ---: | ---: | ---: |',
       `| darkroom (lookup CDN+storage, original via CDN, transform, store) | ${fmt(darkroomMiss.perSecond, 1)} | ${fmt(darkroomMiss.p50Ms)} | ${fmt(darkroomMiss.p99Ms)} | ${darkroomMiss.failures} |`,
       `| bare node:http + sharp from memory | ${fmt(floorMiss.perSecond, 1)} | ${fmt(floorMiss.p50Ms)} | ${fmt(floorMiss.p99Ms)} | ${floorMiss.failures} |`,
-      `| (all runs, darkroom / floor) | ${fmt(darkroomMiss1.perSecond, 1)}, ${fmt(darkroomMiss2.perSecond, 1)} / ${fmt(floorMiss1.perSecond, 1)}, ${fmt(floorMiss2.perSecond, 1)} | | | |`,
+      `| (all runs, darkroom / floor) | ${darkroomRuns.map((run) => fmt(run.perSecond, 1)).join(', ')} / ${floorRuns.map((run) => fmt(run.perSecond, 1)).join(', ')} | | | |`,
+      '',
+      'CPU ms per request on the servers\' core, by thread, in the better run:',
+      `- darkroom: ${cpuLine(darkroomMiss.cpuMsPerRequest)}`,
+      `- darkroom's collections per request: ${darkroomMiss.gcPerRequest}`,
+      `- floor: ${cpuLine(floorMiss.cpuMsPerRequest)}`,
       '',
       `(b) Hit via the CDN path, wrk ${clients} connections, best of 2 interleaved ${wrkSeconds} s runs, variant of ${made.bytes} bytes:`,
       '',
@@ -366,9 +517,9 @@ async function main(): Promise<void> {
       '',
       '| moment | RSS MiB |',
       '| --- | ---: |',
-      `| idle (started, no request yet) | ${fmt(idle, 1)} |`,
+      `| idle (started, no request yet; V8 heap ${fmt(idleHeap.heap, 1)}, external ${fmt(idleHeap.external, 1)}) | ${fmt(idle, 1)} |`,
       `| peak under the 16 misses (${fmt(big.perSecond, 1)}/s, p99 ${fmt(big.p99Ms)} ms, ${big.failures} failures) | ${fmt(peak, 1)} |`,
-      `| 10 s after the load (1 s samples: ${afterSamples.map((mib) => fmt(mib)).join(', ')}) | ${fmt(after, 1)} |`,
+      `| 10 s after the load (1 s samples: ${afterSamples.map((mib) => fmt(mib)).join(', ')}; V8 heap ${fmt(afterHeap.heap, 1)}, external ${fmt(afterHeap.external, 1)}) | ${fmt(after, 1)} |`,
     );
     ratios.push(
       `Miss throughput: ${fmt((darkroomMiss.perSecond / floorMiss.perSecond) * 100)} % of the bare sharp server (target ≥ 90 %); p99 ${fmt(darkroomMiss.p99Ms)} ms vs ${fmt(floorMiss.p99Ms)} ms`,

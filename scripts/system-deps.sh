@@ -3,7 +3,8 @@
 # Redis Cluster), nginx (the CDN stand-in), promtool (alert rules), chromium (the browser page),
 # etcd, kubectl and openssl (the real kube-apiserver tier in test/kube; scripts/kube-apiserver.sh
 # installs its Go toolchain itself), faketime, with which CI runs the suite a second time with the
-# clock 400 days ahead, and wrk, which drives the benchmarks in bench/.
+# clock 400 days ahead, wrk, which drives the benchmarks in bench/, and libjemalloc2, the allocator
+# the image preloads (bench/variants.ts runs darkroom with it, as the image does).
 # Installs the missing ones when it can (root with apt-get); otherwise names them and fails, so no
 # test is silently skipped.
 set -euo pipefail
@@ -21,7 +22,17 @@ declare -A package_for=(
   [wrk]=wrk
 )
 
+# Shared libraries, by file name in ldconfig's cache.
+declare -A package_for_library=(
+  [libjemalloc.so.2]=libjemalloc2
+)
+
 missing=()
+for library in "${!package_for_library[@]}"; do
+  if ! ldconfig -p 2>/dev/null | grep -q "/${library}\$"; then
+    missing+=("${package_for_library[$library]}")
+  fi
+done
 for binary in "${!package_for[@]}"; do
   if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$binary" ] && [ ! -x "/usr/bin/$binary" ]; then
     missing+=("${package_for[$binary]}")

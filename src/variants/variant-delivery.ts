@@ -85,7 +85,12 @@ export class VariantDelivery {
             log,
           });
           if (reply.kind !== 'image' || !reply.body) throw darkroomError('STORAGE_UNAVAILABLE', { cause: new Error(`original read answered ${reply.kind}`), retryAfterSeconds: 1 });
-          return readBounded(reply.body, maxTransformInputBytes);
+          try {
+            return await readBounded(reply.body, maxTransformInputBytes, reply.status === 200 ? reply.contentLength : undefined);
+          } catch (error) {
+            // A body cut off or running past its length is a failed read of storage, like a refused connection.
+            throw isDarkroomError(error) ? error : darkroomError('STORAGE_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+          }
         },
         store: (variant) =>
           this.storage

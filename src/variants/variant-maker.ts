@@ -14,6 +14,7 @@ import type { TransformSettings } from '../config/settings.js';
 import type { DarkroomMetrics } from '../metrics/metrics.js';
 import { configureSharp } from './sharp-runtime.js';
 import { TransformGate, type GateOutcome } from './transform-gate.js';
+import { releaseBuffer } from './read-bounded.js';
 import { transformImage } from './transformer.js';
 import type { VariantPlan } from './variant-plan.js';
 
@@ -27,7 +28,7 @@ export interface MadeVariant {
 
 /** The I/O one variant needs, supplied by the read path. */
 export interface VariantIo {
-  /** The original's bytes, read and checked like any read of it. */
+  /** The original's bytes, read and checked like any read of it, in a buffer of their own: the maker frees it once transformed. */
   readOriginal(): Promise<Buffer>;
   /** Stores the made variant at the plan's object key. */
   store(made: MadeVariant): Promise<void>;
@@ -73,9 +74,14 @@ export class VariantMaker {
         const original = await io.readOriginal();
         const output = await this.gate.withCpu(async () => {
           const started = process.hrtime.bigint();
-          const transformed = await transformImage(original, plan, { maxInputPixels, ...this.limits });
-          this.metrics.variantTransformDuration.observe({ app }, Number(process.hrtime.bigint() - started) / 1e9);
-          return transformed;
+          try {
+            const transformed = await transformImage(original, plan, { maxInputPixels, ...this.limits });
+            this.metrics.variantTransformDuration.observe({ app }, Number(process.hrtime.bigint() - started) / 1e9);
+            return transformed;
+          } finally {
+            // sharp has settled, so nothing reads the original any more: free it now rather than at the next full GC.
+            releaseBuffer(original);
+          }
         });
         return { data: output.data, contentType: plan.contentType, etag: `"${createHash('md5').update(output.data).digest('hex')}"` };
       });

@@ -29,7 +29,10 @@ beforeAll(async () => {
   // A breaker that never opens here: every read meets the hanging CDN.
   const breaker = '{volumeThreshold: 10000, errorThresholdPercentage: 99, resetTimeoutSeconds: 1, rollingWindowSeconds: 1}';
   stack = await startStack({
-    appsYaml: appYaml('hang', `storage: {provider: s3, bucket: ${bucket}, prefix: "${prefix}"}\ncdn: {url: "${peer.endpoint}", timeoutMs: ${timeoutMs}, breaker: ${breaker}}`),
+    appsYaml: [
+      appYaml('hang', `storage: {provider: s3, bucket: ${bucket}, prefix: "${prefix}"}\ncdn: {url: "${peer.endpoint}", timeoutMs: ${timeoutMs}, breaker: ${breaker}}`),
+      appYaml('hangv', `storage: {provider: s3, bucket: ${bucket}, prefix: "${prefix}"}\ncdn: {url: "${peer.endpoint}", timeoutMs: ${timeoutMs}, breaker: ${breaker}}\nvariants: {widths: [64]}`),
+    ].join('---\n'),
   });
   s3 = bucketClient(stack);
 });
@@ -147,5 +150,23 @@ describe('a CDN that sends headers then stalls the body (CdnSource on the shared
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('a CDN that cuts an original off while a variant is made from it', () => {
+  it('answers 503 STORAGE_UNAVAILABLE with Retry-After, never a 500, and makes nothing of the part it got', async () => {
+    // Variant lookups miss at the CDN (and in storage); the original's body ends after 1 000 of its 64 KiB.
+    peer.behaviour = { kind: 'per-request', choose: (head) => (head.includes('/variants/') ? { kind: 'answer', status: 404, headers: {}, body: 'no such key' } : { kind: 'cut-body', sentBytes: 1_000 }) };
+    const key = await storedKey();
+    const transforms = async () => {
+      const { values } = await stack.darkroom.metrics.variantTransformDuration.get();
+      return values.filter((value) => value.metricName === 'darkroom_variant_transform_duration_seconds_count' && value.labels.app === 'hangv').reduce((sum, value) => sum + value.value, 0);
+    };
+    const before = await transforms();
+    const response = await fetch(`${stack.darkroom.url}/darkroom/hangv/v2/images/${key}?w=64`, { headers: { Accept: 'image/webp' } });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('STORAGE_UNAVAILABLE');
+    expect(await transforms()).toBe(before);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * A storage or CDN endpoint that misbehaves on purpose, on a real loopback TCP port: it accepts
  * connections and then never answers, or sends the headers and stalls the body, or answers only
- * after a delay. It speaks just enough HTTP/1.1 for the S3 SDK, the GCS JSON API reader and the
+ * after a delay, or cuts the body off. It speaks just enough HTTP/1.1 for the S3 SDK, the GCS JSON API reader and the
  * CDN client to take its answers for real ones (one image object, HEAD, `Range`, GCS metadata as
  * JSON), and it counts connections and which side closed them, so a test can tell that a client
  * that gave up really cancelled its request (the socket closed) rather than leaving it running.
@@ -15,6 +15,8 @@ export type PeerBehaviour =
   | { readonly kind: 'silent' }
   /** Sends the headers and the first `sentBytes` of the body, then nothing. */
   | { readonly kind: 'stall-body'; readonly sentBytes: number }
+  /** Sends the headers and the first `sentBytes` of the body, then closes the connection. */
+  | { readonly kind: 'cut-body'; readonly sentBytes: number }
   /** Answers in full, but only after `delayMs` (0: a healthy peer). */
   | { readonly kind: 'slow'; readonly delayMs: number }
   /** Answers every request with this status, headers and body (for a HEAD, without the body). */
@@ -31,7 +33,7 @@ export interface HangingPeer {
   readonly accepted: number;
   /** Connections open now. */
   readonly open: number;
-  /** Connections the client closed (the peer never closes one first, except on `close()`). */
+  /** Connections the client closed (the peer closes one first only on `cut-body` and `close()`). */
   readonly closedByClient: number;
   /** Requests whose head arrived. */
   readonly requests: number;
@@ -53,6 +55,7 @@ export async function startHangingPeer(behaviour: PeerBehaviour): Promise<Hangin
   const timers = new Set<NodeJS.Timeout>();
   let closing = false;
   const waiters = new Set<() => void>();
+  const cutByPeer = new WeakSet<Socket>();
 
   const server: Server = createServer((socket) => {
     state.accepted += 1;
@@ -60,7 +63,7 @@ export async function startHangingPeer(behaviour: PeerBehaviour): Promise<Hangin
     socket.on('error', () => undefined);
     socket.on('close', () => {
       sockets.delete(socket);
-      if (!closing) state.closedByClient += 1;
+      if (!closing && !cutByPeer.has(socket)) state.closedByClient += 1;
       for (const wake of waiters) wake();
     });
     let buffered = '';
@@ -85,9 +88,13 @@ export async function startHangingPeer(behaviour: PeerBehaviour): Promise<Hangin
       return;
     }
     const response = responseFor(head);
-    if (current.kind === 'stall-body') {
+    if (current.kind === 'stall-body' || current.kind === 'cut-body') {
       socket.write(response.head);
       if (response.body.length > 0) socket.write(response.body.subarray(0, Math.min(current.sentBytes, response.body.length - 1)));
+      if (current.kind === 'cut-body') {
+        cutByPeer.add(socket);
+        socket.end();
+      }
       return;
     }
     const timer = setTimeout(() => {
