@@ -26,11 +26,12 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 # 3. The runtime: no npm, no compiler, no sources.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
-# jemalloc instead of glibc's malloc, as sharp's documentation recommends for long-running
-# processes: libvips makes many small allocations from several threads, which glibc's arenas keep
-# after a burst of transforms (measured: RSS 36 % above idle 10 s after 16 concurrent 24 MP misses,
-# the growth all in the main arena; 10 % with jemalloc, bench/variants.ts). A background thread
-# returns freed pages to the kernel after a second (dirty_decay_ms), also when no request comes.
+# jemalloc instead of glibc's malloc (sharp itself limits libvips to one thread on glibc without
+# jemalloc, "to help reduce memory fragmentation"): libvips makes many small allocations from
+# several threads, which glibc's arenas keep after a burst of transforms (measured: RSS 36 % above
+# idle 10 s after 16 concurrent 24 MP misses, the growth all in the main arena; 10 % with
+# jemalloc, bench/variants.ts). A background thread returns freed pages to the kernel after a
+# second (dirty_decay_ms), also when no request comes.
 # The library's path depends on the architecture; the link gives LD_PRELOAD one path for all.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libjemalloc2 \

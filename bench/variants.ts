@@ -20,6 +20,13 @@
  *
  * Images are made with sharp at run time; nothing binary is committed. The same file is the
  * entry point of the servers it starts (`serve-*` modes).
+ *
+ * For each miss run it also prints the CPU the server's threads spent per request (from /proc)
+ * and darkroom's garbage collections per request (from its metrics): where a miss's cost beyond
+ * the transform goes. Knobs: BENCH_MISSES (requests a run, 96), BENCH_ROUNDS (runs per server,
+ * 3, also the hit runs per URL), BENCH_SECONDS (wrk run length, 4), BENCH_NODE_ARGS (extra node flags for the servers, e.g.
+ * `--trace-gc`, whose output is then shown), BENCH_PROFILE (a file: darkroom's main thread is
+ * profiled over its first miss run, to open in Chrome's DevTools).
  */
 import { CopyObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -478,7 +485,7 @@ async function main(): Promise<void> {
     await wrk(twinUrl, { Accept: browserAccept }, 2);
     const hits: WrkResult[] = [];
     const twins: WrkResult[] = [];
-    for (let round = 0; round < 2; round += 1) {
+    for (let round = 0; round < missRounds; round += 1) {
       hits.push(await wrk(hitUrl, { Accept: browserAccept }));
       twins.push(await wrk(twinUrl, { Accept: browserAccept }));
     }
@@ -506,7 +513,7 @@ async function main(): Promise<void> {
       `- darkroom's collections per request: ${darkroomMiss.gcPerRequest}`,
       `- floor: ${cpuLine(floorMiss.cpuMsPerRequest)}`,
       '',
-      `(b) Hit via the CDN path, wrk ${clients} connections, best of 2 interleaved ${wrkSeconds} s runs, variant of ${made.bytes} bytes:`,
+      `(b) Hit via the CDN path, wrk ${clients} connections, best of ${missRounds} interleaved ${wrkSeconds} s runs, variant of ${made.bytes} bytes:`,
       '',
       '| URL | req/s | p50 ms | p99 ms | errors |',
       '| --- | ---: | ---: | ---: | ---: |',
