@@ -24,9 +24,9 @@
  * For each miss run it also prints the CPU the server's threads spent per request (from /proc)
  * and darkroom's garbage collections per request (from its metrics): where a miss's cost beyond
  * the transform goes. Knobs: BENCH_MISSES (requests a run, 96), BENCH_ROUNDS (runs per server,
- * 3, also the hit runs per URL), BENCH_SECONDS (wrk run length, 4), BENCH_NODE_ARGS (extra node flags for the servers, e.g.
- * `--trace-gc`, whose output is then shown), BENCH_PROFILE (a file: darkroom's main thread is
- * profiled over its first miss run, to open in Chrome's DevTools).
+ * 3, also the hit runs per URL), BENCH_SECONDS (wrk run length, 4), BENCH_NODE_ARGS (extra node
+ * flags for the servers, e.g. `--trace-gc`, whose output is then shown), BENCH_PROFILE (a file:
+ * darkroom's main thread is profiled over its first miss run, to open in Chrome's DevTools).
  */
 import { CopyObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
