@@ -4,16 +4,15 @@
  * from a buffer), so the bound is on what is buffered, per transform slot.
  *
  * When the length is announced (Content-Length), the bytes are copied into one buffer of that
- * size as they arrive, instead of keeping the chunks and concatenating them at the end. That
- * halves the off-heap bytes a miss allocates, and V8 runs a full mark-compact of the whole heap
- * for every 64 MiB of such allocations: on a 12 MP original it was half the JS thread's time
- * per miss (bench/variants.ts prints the CPU per thread). A body that ends short of its announced
- * length, or runs past it, is a failed read, not an image.
+ * size as they arrive, instead of keeping every chunk until the end and copying them all into a
+ * second buffer: one original's worth of memory at the peak, not two. A body that ends short of
+ * its announced length, or runs past it, is a failed read, not an image.
  *
  * The buffer returned owns its memory (never a slice of Node's shared pool), so that
- * {@link releaseBuffer} can free it as soon as the transform is done with it, instead of leaving
- * megabytes of garbage to the next full collection: that garbage is what makes V8 collect, and
- * what a pod's RSS still holds minutes after a burst of misses.
+ * {@link releaseBuffer} can free it as soon as the transform is done with it. Left to the
+ * garbage collector, buffered originals eat into V8's old-generation headroom and set off full
+ * collections of the whole heap (0.13 to 0.20 per miss in bench/variants.ts, which prints them),
+ * and what is not yet collected after a burst of misses stays in the pod's RSS.
  */
 import type { Readable } from 'node:stream';
 import { darkroomError } from '../core/errors.js';
