@@ -31,6 +31,7 @@ import { createS3Client } from '../src/storage/s3-client.js';
 import { jpegBytes } from '../test/fixtures/images.js';
 import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
 import { appYaml } from '../test/support/stack.js';
+import { stopChild } from './child-process.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
 const connections = 32;
@@ -106,14 +107,7 @@ function track(child: ChildProcess, url: string): Running {
   return {
     url,
     child,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChild(child, 5_000),
   };
 }
 

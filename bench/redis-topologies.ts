@@ -21,7 +21,6 @@
  * `wrk` and `taskset`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,6 +33,7 @@ import { startRedisCluster } from '../test/support/redis-cluster.js';
 import { startRedisSentinel } from '../test/support/redis-sentinel.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { presignBody, presignWrkScript, runPresignWrk, type PresignThroughput } from './presign-wrk.js';
+import { stopChild } from './child-process.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -223,14 +223,7 @@ async function startDarkroom(mode: Mode, appsFile: string, redisEnv: Record<stri
   return target;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stop = (child: ChildProcess): Promise<void> => stopChild(child, 10_000);
 
 function requireTools(): void {
   for (const [tool, args, debianPackage] of [

@@ -45,6 +45,7 @@ import { S3Presigner } from '../src/storage/s3-presigner.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { freePort } from '../test/support/ports.js';
 import { presignWrkScript, runPresignWrk } from './presign-wrk.js';
+import { stopChild } from './child-process.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -151,14 +152,7 @@ function spawnPinned(args: string[], env: Record<string, string>, { typescript =
   return child;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stop = (child: ChildProcess): Promise<void> => stopChild(child, 10_000);
 
 
 /** The same load with a bearer token per owner instead of X-Owner-Id. */

@@ -44,6 +44,7 @@ import { startEmbeddedS3 } from '../src/devstorage/embedded-s3.js';
 import { jpegBytes } from '../test/fixtures/images.js';
 import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
 import { appYaml } from '../test/support/stack.js';
+import { stopChild } from './child-process.js';
 
 const clients = 32;
 const missesPerRun = Number(process.env.BENCH_MISSES ?? 96);
@@ -158,14 +159,7 @@ async function startPinnedNode(mode: string, config: object, env: NodeJS.Process
   return {
     url: `http://127.0.0.1:${port}`,
     child,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChild(child, 5_000),
   };
 }
 
