@@ -17,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startEmbeddedS3 } from '../src/devstorage/embedded-s3.js';
 import { peerObject, startHangingPeer, type HangingPeer, type PeerBehaviour } from '../test/support/hanging-peer.js';
 import { freePort, waitForPort } from '../test/support/nginx-cdn.js';
+import { rssMiB } from './servers.js';
 
 const reads = Number(process.env.BENCH_READS ?? 10_000);
 const bucket = 'bench-bucket';
@@ -76,11 +77,10 @@ function timedRead(port: number, path: string, init: { method?: string; headers?
 async function memoryOf(pid: number, adminPort: number): Promise<{ rssMiB: number; fds: number; heapMiB: number }> {
   process.kill(pid, 'SIGUSR2');
   await new Promise((resolve) => setTimeout(resolve, 500));
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const rss = await rssMiB(pid);
   const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
   const heapBytes = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? Number.NaN);
-  return { rssMiB: rssKiB / 1024, fds: (await readdir(`/proc/${pid}/fd`)).length, heapMiB: heapBytes / 1024 / 1024 };
+  return { rssMiB: rss, fds: (await readdir(`/proc/${pid}/fd`)).length, heapMiB: heapBytes / 1024 / 1024 };
 }
 
 /** Waits until darkroom is ready (its apps loaded), not merely listening. */

@@ -14,7 +14,7 @@
  * The same file is also the entry point of the servers it starts (`serve-*` modes).
  */
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,7 +31,7 @@ import { createS3Client } from '../src/storage/s3-client.js';
 import { jpegBytes } from '../test/fixtures/images.js';
 import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
 import { appYaml } from '../test/support/stack.js';
-import { stopChild } from './child-process.js';
+import { processCpuMs, rssMiB, trackChild, type Running } from './servers.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
 const connections = 32;
@@ -97,20 +97,6 @@ function serveNodeSdkFloor(config: { s3Endpoint: string; port: number }): void {
 // Orchestration
 // ---------------------------------------------------------------------------------------------
 
-interface Running {
-  readonly url: string;
-  readonly child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-function track(child: ChildProcess, url: string): Running {
-  return {
-    url,
-    child,
-    stop: () => stopChild(child, 5_000),
-  };
-}
-
 async function startPinnedNode(mode: string, config: object, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   const port = await freePort();
   // `node --import tsx` rather than the tsx CLI, so the pid taskset runs is the server itself.
@@ -119,7 +105,7 @@ async function startPinnedNode(mode: string, config: object, env: NodeJS.Process
     env: { ...process.env, ...env },
   });
   await waitForPort(port, child, 30_000);
-  return track(child, `http://127.0.0.1:${port}`);
+  return trackChild(child, `http://127.0.0.1:${port}`);
 }
 
 async function startPinnedNginxProxy(cdnPort: number, dir: string): Promise<Running> {
@@ -134,7 +120,7 @@ http { access_log off; proxy_temp_path ${dir}/proxy-temp; client_body_temp_path 
   await writeFile(join(dir, 'proxy.conf'), conf);
   const child = spawn('taskset', ['-c', '0', '/usr/sbin/nginx', '-p', `${dir}/`, '-c', join(dir, 'proxy.conf'), '-e', join(dir, 'proxy-error.log')], { stdio: 'ignore' });
   await waitForPort(port, child, 30_000);
-  return track(child, `http://127.0.0.1:${port}`);
+  return trackChild(child, `http://127.0.0.1:${port}`);
 }
 
 interface WrkResult {
@@ -155,20 +141,13 @@ function toMs(value: string, unit: string): number {
 }
 
 /** utime + stime of a process, in µs (clock ticks of 10 ms). */
-async function cpuUs(pid: number | undefined): Promise<number> {
-  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8').catch(() => '');
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
 async function wrk(url: string, durationSeconds = seconds, pid?: number): Promise<WrkResult> {
-  const cpuBefore = await cpuUs(pid);
+  const cpuBefore = await processCpuMs(pid);
   const child = spawn('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${durationSeconds}s`, '--latency', url], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   await once(child, 'exit');
-  const cpu = (await cpuUs(pid)) - cpuBefore;
+  const cpu = ((await processCpuMs(pid)) - cpuBefore) * 1000;
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
   const p50 = /50%\s+([\d.]+)(us|ms|s|m)\b/.exec(out);
@@ -197,20 +176,14 @@ async function compare(targets: readonly { url: string; server: Running }[], rou
   return best.map((result) => result ?? { rps: Number.NaN, cpuUsPerRequest: Number.NaN, p50Ms: Number.NaN, p99Ms: Number.NaN, errors: 0 });
 }
 
-/** Resident set size of a process in KiB (taskset execs its command, so the pid is node's own). */
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-}
-
 async function peakRssUnderLoad(server: Running, url: string): Promise<{ peakMiB: number; result: WrkResult }> {
   let peak = 0;
   const sampler = setInterval(() => {
-    void rssKiB(server.child.pid ?? 0).then((kib) => (peak = Math.max(peak, kib)));
+    void rssMiB(server.child.pid).then((mib) => (peak = Math.max(peak, mib)));
   }, 100);
   const result = await wrk(url);
   clearInterval(sampler);
-  return { peakMiB: peak / 1024, result };
+  return { peakMiB: peak, result };
 }
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -290,7 +263,7 @@ async function main(): Promise<void> {
       );
     }
     ratios.push(`darkroom counters after the runs: ${await readCounts()}`);
-    const idle = (await rssKiB(darkroom.child.pid ?? 0)) / 1024;
+    const idle = await rssMiB(darkroom.child.pid);
     const small = await peakRssUnderLoad(darkroom, `${darkroom.url}/darkroom/bench/v2/images/${keys['100 KB']}`);
     const large = await peakRssUnderLoad(darkroom, `${darkroom.url}/darkroom/bench/v2/images/${keys['50 MB']}`);
     lines.push('', '| darkroom RSS (CDN path, 32 connections) | peak MiB | req/s |', '| --- | ---: | ---: |');

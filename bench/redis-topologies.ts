@@ -33,7 +33,7 @@ import { startRedisCluster } from '../test/support/redis-cluster.js';
 import { startRedisSentinel } from '../test/support/redis-sentinel.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { presignBody, presignWrkScript, runPresignWrk, type PresignThroughput } from './presign-wrk.js';
-import { stopChild } from './child-process.js';
+import { stopChild } from './servers.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);

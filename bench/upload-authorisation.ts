@@ -45,7 +45,7 @@ import { S3Presigner } from '../src/storage/s3-presigner.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { freePort } from '../test/support/ports.js';
 import { presignWrkScript, runPresignWrk } from './presign-wrk.js';
-import { stopChild } from './child-process.js';
+import { stopChild } from './servers.js';
 
 const connections = 32;
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);

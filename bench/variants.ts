@@ -29,10 +29,10 @@
  * darkroom's main thread is profiled over its first miss run, to open in Chrome's DevTools).
  */
 import { CopyObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -44,7 +44,7 @@ import { startEmbeddedS3 } from '../src/devstorage/embedded-s3.js';
 import { jpegBytes } from '../test/fixtures/images.js';
 import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
 import { appYaml } from '../test/support/stack.js';
-import { stopChild } from './child-process.js';
+import { rssMiB, threadCpuMs, trackChild, type Running } from './servers.js';
 
 const clients = 32;
 const missesPerRun = Number(process.env.BENCH_MISSES ?? 96);
@@ -137,30 +137,20 @@ async function serveSharpFloor(config: { originalFile: string; port: number }): 
 // Orchestration
 // ---------------------------------------------------------------------------------------------
 
-interface Running {
-  readonly url: string;
-  readonly child: ChildProcess;
-  stop(): Promise<void>;
-}
-
 async function startPinnedNode(mode: string, config: object, env: NodeJS.ProcessEnv): Promise<Running> {
   const port = await freePort();
   const args =
     mode === 'serve-darkroom'
       ? ['--input-type=module', '-e', darkroomEntry({ ...(config as { appsFile: string; s3Endpoint: string; adminPort: number }), port })]
       : ['--import', 'tsx', self, mode, JSON.stringify({ ...config, port })];
-  // BENCH_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) goes to the servers' node: for profiling a run.
+  // BENCH_NODE_ARGS (e.g. `--trace-gc`) goes to the servers' node, whose output is then shown.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs, ...args], {
     stdio: ['ignore', process.env.BENCH_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'],
     env: { ...process.env, ...env },
   });
   await waitForPort(port, child, 30_000);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    child,
-    stop: () => stopChild(child, 5_000),
-  };
+  return trackChild(child, `http://127.0.0.1:${port}`);
 }
 
 /** A closed-loop run with the CPU its server spent. */
@@ -245,28 +235,6 @@ async function wrk(url: string, headers: Record<string, string>, durationSeconds
   return { rps, p50Ms: p50 ? toMs(p50[1] ?? '', p50[2] ?? '') : Number.NaN, p99Ms: p99 ? toMs(p99[1] ?? '', p99[2] ?? '') : Number.NaN, errors };
 }
 
-async function rssMiB(pid: number | undefined): Promise<number> {
-  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-/** CPU time of each thread of `pid` so far, in ms, by thread id, with its name (`comm`). */
-async function threadCpu(pid: number | undefined): Promise<Map<string, { name: string; ms: number }>> {
-  const tasks = await readdir(`/proc/${pid ?? 0}/task`).catch(() => [] as string[]);
-  const ticksPerMs = 100 / 1000; // USER_HZ
-  const threads = new Map<string, { name: string; ms: number }>();
-  for (const tid of tasks) {
-    const stat = await readFile(`/proc/${pid ?? 0}/task/${tid}/stat`, 'utf8').catch(() => '');
-    const close = stat.lastIndexOf(')');
-    if (close < 0) continue;
-    const name = stat.slice(stat.indexOf('(') + 1, close);
-    const fields = stat.slice(close + 2).split(' ');
-    // After the name: state is field 3 of stat(5), utime 14 and stime 15.
-    threads.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) / ticksPerMs });
-  }
-  return threads;
-}
-
 /** Runs `load` and returns its result with the CPU `pid` spent meanwhile, per request, by thread name. */
 async function withCpu<T extends { requests: number }>(
   pid: number | undefined,
@@ -274,9 +242,9 @@ async function withCpu<T extends { requests: number }>(
   adminPort?: number,
 ): Promise<T & { cpuMsPerRequest: Record<string, number>; gcPerRequest: string }> {
   const gcBefore = adminPort !== undefined ? await gcTotals(adminPort) : {};
-  const before = await threadCpu(pid);
+  const before = await threadCpuMs(pid);
   const result = await load();
-  const after = await threadCpu(pid);
+  const after = await threadCpuMs(pid);
   const gcAfter = adminPort !== undefined ? await gcTotals(adminPort) : {};
   const byName: Record<string, number> = {};
   for (const [tid, { name, ms }] of after) byName[name] = (byName[name] ?? 0) + (ms - (before.get(tid)?.ms ?? 0)) / result.requests;
@@ -320,16 +288,21 @@ async function profiled<T>(pid: number | undefined, file: string | undefined, lo
   return result;
 }
 
+/** darkroom's Prometheus exposition, from its admin port. */
+async function metricsText(adminPort: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+}
+
 /** darkroom's V8 heap (committed) and the external memory V8 knows of, in MiB, from its metrics. */
 async function heapMiB(adminPort: number): Promise<{ heap: number; external: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const text = await metricsText(adminPort);
   const value = (name: string) => Number(new RegExp(`^${name} ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 1024 / 1024;
   return { heap: value('nodejs_heap_size_total_bytes'), external: value('nodejs_external_memory_bytes') };
 }
 
 /** darkroom's garbage collections so far (prom-client's default metrics): count and seconds by kind. */
 async function gcTotals(adminPort: number): Promise<Record<string, { count: number; seconds: number }>> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const text = await metricsText(adminPort);
   const totals: Record<string, { count: number; seconds: number }> = {};
   for (const [, what, kind, value] of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) {
     const entry = (totals[kind ?? ''] ??= { count: 0, seconds: 0 });
@@ -487,7 +460,7 @@ async function main(): Promise<void> {
     const hit = best(hits);
     const twin = best(twins);
 
-    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    const metrics = await metricsText(adminPort);
     const counters = metrics
       .split('\n')
       .filter((line) => /^darkroom_(variant_requests_total|cdn_fallbacks_total)\{/.test(line))
