@@ -12,9 +12,9 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TransformSettings } from '../config/settings.js';
 import type { DarkroomMetrics } from '../metrics/metrics.js';
+import { releaseBuffer } from './read-bounded.js';
 import { configureSharp } from './sharp-runtime.js';
 import { TransformGate, type GateOutcome } from './transform-gate.js';
-import { releaseBuffer } from './read-bounded.js';
 import { transformImage } from './transformer.js';
 import type { VariantPlan } from './variant-plan.js';
 

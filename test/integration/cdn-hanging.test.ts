@@ -12,7 +12,7 @@ import { CdnClient } from '../../src/delivery/cdn-client.js';
 import { CdnSource } from '../../src/delivery/cdn-source.js';
 import { startHangingPeer, peerObject, type HangingPeer } from '../support/hanging-peer.js';
 import { appYaml, startStack, type Stack } from '../support/stack.js';
-import { bucketClient, freshKey, metricValue, putObject } from './read-support.js';
+import { bucketClient, freshKey, metricValue, putObject, transformCount } from './read-support.js';
 
 const bucket = 'test-bucket';
 const prefix = 'img/';
@@ -158,10 +158,7 @@ describe('a CDN that cuts an original off while a variant is made from it', () =
     // Variant lookups miss at the CDN (and in storage); the original's body ends after 1 000 of its 64 KiB.
     peer.behaviour = { kind: 'per-request', choose: (head) => (head.includes('/variants/') ? { kind: 'answer', status: 404, headers: {}, body: 'no such key' } : { kind: 'cut-body', sentBytes: 1_000 }) };
     const key = await storedKey();
-    const transforms = async () => {
-      const { values } = await stack.darkroom.metrics.variantTransformDuration.get();
-      return values.filter((value) => value.metricName === 'darkroom_variant_transform_duration_seconds_count' && value.labels.app === 'hangv').reduce((sum, value) => sum + value.value, 0);
-    };
+    const transforms = () => transformCount(stack.darkroom.metrics, 'hangv');
     const before = await transforms();
     const response = await fetch(`${stack.darkroom.url}/darkroom/hangv/v2/images/${key}?w=64`, { headers: { Accept: 'image/webp' } });
     expect(response.status).toBe(503);

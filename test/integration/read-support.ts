@@ -2,6 +2,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import type { Counter, Gauge } from 'prom-client';
+import type { DarkroomMetrics } from '../../src/metrics/metrics.js';
 import { startNginxCdn, type NginxCdn } from '../support/nginx-cdn.js';
 import { freePort, startStack, type Stack } from '../support/stack.js';
 
@@ -67,4 +68,10 @@ export async function metricValue<T extends string>(metric: Counter<T> | Gauge<T
   const { values } = await metric.get();
   const entries = Object.entries(labels) as [string, string][];
   return values.filter((value) => entries.every(([name, wanted]) => (value.labels as Record<string, string | number | undefined>)[name] === wanted)).reduce((sum, value) => sum + value.value, 0);
+}
+
+/** Transforms `app`'s variants took so far: the count of the transform-duration histogram. */
+export async function transformCount(metrics: DarkroomMetrics, app: string): Promise<number> {
+  const { values } = await metrics.variantTransformDuration.get();
+  return values.filter((value) => value.metricName === 'darkroom_variant_transform_duration_seconds_count' && value.labels.app === app).reduce((sum, value) => sum + value.value, 0);
 }

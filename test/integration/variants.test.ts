@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jpegImage, pngBomb } from '../support/images.js';
 import type { NginxCdn } from '../support/nginx-cdn.js';
 import { appYaml, type Stack } from '../support/stack.js';
-import { freshKey, metricValue, putObject, startReadStack, type ReadStack } from './read-support.js';
+import { freshKey, metricValue, putObject, startReadStack, transformCount, type ReadStack } from './read-support.js';
 
 const bucket = 'test-bucket';
 const prefix = 'img/';
@@ -49,10 +49,7 @@ async function upload(body: Buffer, name = 'photo.jpg', contentType = 'image/jpe
 const url = (app: string, key: string, query = '') => `${stack.darkroom.url}/darkroom/${app}/v2/images/${key}${query}`;
 const m = () => stack.darkroom.metrics;
 const variantCount = (app: string, outcome: string) => metricValue(m().variantRequests, { app, outcome });
-async function transforms(app: string): Promise<number> {
-  const { values } = await m().variantTransformDuration.get();
-  return values.filter((value) => value.metricName === 'darkroom_variant_transform_duration_seconds_count' && value.labels.app === app).reduce((sum, value) => sum + value.value, 0);
-}
+const transforms = (app: string) => transformCount(m(), app);
 async function storedObject(objectKey: string): Promise<{ body: Buffer; contentType: string | undefined; cacheControl: string | undefined } | undefined> {
   try {
     const output = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey }));
