@@ -79,7 +79,7 @@ export class DarkroomMetrics {
 
   readonly presignFallbacks = new Counter({
     name: 'darkroom_presign_fallbacks_total',
-    help: 'Times an S3 app\'s URL signer could not prepare its fast template and signed through getSignedUrl instead, by app and reason (unsupported, probe_mismatch, error).',
+    help: 'Times an S3 app\'s signer could not prepare one of its fast templates (uploads then signed through getSignedUrl, darkroom\'s own object reads and writes sent through the SDK), by app and reason (unsupported, probe_mismatch, error).',
     labelNames: ['app', 'reason'] as const,
     registers: [this.registry],
   });

@@ -17,6 +17,8 @@ export type PeerBehaviour =
   | { readonly kind: 'stall-body'; readonly sentBytes: number }
   /** Sends the headers and the first `sentBytes` of the body, then closes the connection. */
   | { readonly kind: 'cut-body'; readonly sentBytes: number }
+  /** Closes the connection without answering (a keep-alive connection the server dropped). */
+  | { readonly kind: 'reset' }
   /** Answers in full, but only after `delayMs` (0: a healthy peer). */
   | { readonly kind: 'slow'; readonly delayMs: number }
   /** Answers every request with this status, headers and body (for a HEAD, without the body). */
@@ -33,7 +35,7 @@ export interface HangingPeer {
   readonly accepted: number;
   /** Connections open now. */
   readonly open: number;
-  /** Connections the client closed (the peer closes one first only on `cut-body` and `close()`). */
+  /** Connections the client closed (the peer closes one first only on `cut-body`, `reset` and `close()`). */
   readonly closedByClient: number;
   /** Requests whose head arrived. */
   readonly requests: number;
@@ -82,6 +84,11 @@ export async function startHangingPeer(behaviour: PeerBehaviour): Promise<Hangin
   function answer(socket: Socket, head: string, behaviour: PeerBehaviour): void {
     const current = behaviour.kind === 'per-request' ? behaviour.choose(head) : behaviour;
     if (current.kind === 'silent') return;
+    if (current.kind === 'reset') {
+      cutByPeer.add(socket);
+      socket.destroy();
+      return;
+    }
     if (current.kind === 'answer') {
       const body = head.startsWith('HEAD ') ? '' : current.body;
       socket.write(`${statusHead(current.status, { ...current.headers, 'Content-Length': String(Buffer.byteLength(current.body)) })}${body}`);

@@ -203,3 +203,60 @@ describe('S3Presigner', () => {
     expect(fallbacks).toEqual(['error']);
   });
 });
+
+describe("S3Presigner, darkroom's own requests (get, head, store)", () => {
+  const setups: [string, Partial<S3ClientOptions>, string][] = [
+    ['a path-style endpoint with a port', { endpoint: 'http://127.0.0.1:9000' }, 'test-bucket'],
+    ['AWS, virtual-hosted', {}, 'my-bucket'],
+    ['AWS, a bucket with dots', { region: 'us-east-1' }, 'images.example.com'],
+    ['a session token', { endpoint: 'http://127.0.0.1:9000', credentials: sessionCredentials }, 'test-bucket'],
+  ];
+  const signing = { expiresInSeconds: 60, signingDate: new Date('2026-11-25T12:34:56.789Z') };
+  const stored = { contentType: 'image/webp', contentLength: 48_213, cacheControl: 'public, max-age=31536000, immutable' };
+
+  for (const [name, options, bucket] of setups) {
+    it(`matches getSignedUrl for GetObject, HeadObject and PutObject of awkward keys with ${name}`, async () => {
+      const signer = presigner(options, bucket);
+      for (const operation of ['get', 'head', 'store'] as const) expect(await signer.usesTemplate(operation)).toBe(true);
+      for (const key of awkwardKeys) {
+        for (const [operation, input] of [
+          ['get', { key, ...signing }],
+          ['head', { key, ...signing }],
+          ['store', { key, ...stored, ...signing }],
+        ] as const) {
+          const url = await signer.presignOwn(operation, input);
+          expect(url).toBe(await signer.presignWithSdk(operation, input));
+        }
+      }
+    });
+  }
+
+  it('signs what each request must carry: nothing but the host for a read, type, length and caching for a store, never If-None-Match', async () => {
+    const signer = presigner({ endpoint: 'http://127.0.0.1:9000' });
+    const signedHeaders = async (operation: 'get' | 'head' | 'store', input: object) =>
+      new URL((await signer.presignOwn(operation, { key: 'img/a.webp', ...signing, ...input })) as string).searchParams.get('X-Amz-SignedHeaders');
+    expect(await signedHeaders('get', {})).toBe('host');
+    expect(await signedHeaders('head', {})).toBe('host');
+    expect(await signedHeaders('store', stored)).toBe('cache-control;content-length;content-type;host');
+    const get = new URL((await signer.presignOwn('get', { key: 'img/a.webp', ...signing })) as string);
+    expect(get.searchParams.get('x-id')).toBe('GetObject');
+    expect(get.pathname).toBe('/test-bucket/img/a.webp');
+  });
+
+  it('answers undefined (send through the SDK) while a capture that threw waits for its retry, and reports it', async () => {
+    const client = createS3Client({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: undefined, credentials: staticCredentials });
+    const fallbacks: string[] = [];
+    const now = signing.signingDate.getTime();
+    const signer = new S3Presigner(client, 'test-bucket', { now: () => now, onFallback: (reason) => fallbacks.push(reason) });
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        if ((args.input as { Key?: string }).Key === 'darkroom-presign-template-key') throw new Error('capture broke');
+        return next(args);
+      },
+      { step: 'initialize', name: 'breakCapture' },
+    );
+    expect(await signer.presignOwn('get', { key: 'img/a.webp', ...signing })).toBeUndefined();
+    expect(await signer.presignOwn('get', { key: 'img/b.webp', ...signing })).toBeUndefined();
+    expect(fallbacks).toEqual(['error']);
+  });
+});
