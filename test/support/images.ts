@@ -50,6 +50,20 @@ export function pngBomb(width: number, height: number): Buffer {
   return Buffer.concat([signature, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(Buffer.alloc(1024))), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
+/**
+ * A small real JPEG whose frame header (SOF0) is rewritten to declare `width` x `height` (each at
+ * most 65 535, JPEG's limit): the same bomb in the format darkroom transforms most.
+ */
+export async function jpegBomb(width: number, height: number): Promise<Buffer> {
+  const bytes = Buffer.from(await sharp({ create: { width: 16, height: 16, channels: 3, background: 'gray' } }).jpeg({ progressive: false }).toBuffer());
+  const sof = bytes.indexOf(Buffer.from([0xff, 0xc0]));
+  if (sof < 0) throw new Error('no baseline frame header in the JPEG sharp wrote');
+  // FF C0, length (2), precision (1), then height and width.
+  bytes.writeUInt16BE(height, sof + 5);
+  bytes.writeUInt16BE(width, sof + 7);
+  return bytes;
+}
+
 function pngChunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);

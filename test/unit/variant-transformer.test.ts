@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isDarkroomError } from '../../src/core/errors.js';
 import { transformImage, type TransformLimits } from '../../src/variants/transformer.js';
 import type { VariantParameters } from '../../src/variants/variant-key.js';
-import { animatedImage, jpegImage, pngBomb, pngImage } from '../support/images.js';
+import { animatedImage, jpegBomb, jpegImage, pngBomb, pngImage } from '../support/images.js';
 
 const limits: TransformLimits = { maxInputPixels: 40_000_000, maxFrames: 50, timeoutSeconds: 10 };
 const webp640: VariantParameters = { width: 640, height: undefined, fit: 'inside', format: 'webp', quality: 80 };
@@ -91,6 +91,17 @@ describe('transformImage', () => {
     expect(await codeOf(transformImage(pngBomb(8000, 5001), webp640, limits))).toBe('IMAGE_NOT_TRANSFORMABLE');
     // Under the limit, the same crafted file is simply broken pixel data: still a clear code.
     expect(await codeOf(transformImage(pngBomb(64, 64), webp640, limits))).toBe('IMAGE_NOT_TRANSFORMABLE');
+    // A JPEG of 16 x 16 pixels whose header claims 65 000 x 65 000 (4.2 * 10^9 pixels).
+    const jpeg = await jpegBomb(65_000, 65_000);
+    expect(jpeg.length).toBeLessThan(1024);
+    expect(await codeOf(transformImage(jpeg, webp640, limits))).toBe('IMAGE_NOT_TRANSFORMABLE');
+  });
+
+  it('holds a real JPEG and PNG to maxInputPixels, to the pixel', async () => {
+    for (const image of [await jpegImage(200, 100), await pngImage(200, 100)]) {
+      expect(await codeOf(transformImage(image, webp640, { ...limits, maxInputPixels: 19_999 }))).toBe('IMAGE_NOT_TRANSFORMABLE');
+      expect((await transformImage(image, webp640, { ...limits, maxInputPixels: 20_000 })).width).toBe(200);
+    }
   });
 
   it.each([
