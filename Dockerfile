@@ -57,4 +57,11 @@ USER 1000:1000
 EXPOSE 8080 9090
 # Exec form: node is PID 1 and receives SIGTERM itself (never `npm start`, which does not forward it);
 # darkroom handles SIGTERM/SIGINT and has no child processes to reap.
-ENTRYPOINT ["node", "dist/main.js"]
+# --heap-growing-percent=100: after each full collection the old generation may grow to twice its
+# live size before the next one. V8 otherwise picks a factor near 1.1 when little is promoted (a
+# miss allocates most of its bytes outside the JS heap) and, after an idle spell, grows the heap
+# "slowly"; the headroom then stays below the young generation's size and V8 marks the whole
+# ~50 MB heap again as soon as it has finished. Measured with bench/variants.ts: 0.14 to 0.18 full
+# collections per miss and 10 ms of GC-thread CPU per miss without the flag, 0.00 and 1 ms with it.
+# V8 does not accept the flag in NODE_OPTIONS, hence here.
+ENTRYPOINT ["node", "--heap-growing-percent=100", "dist/main.js"]

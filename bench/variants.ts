@@ -78,12 +78,16 @@ await startDarkroom(loadSettings({ ...process.env, ...${JSON.stringify(env)} }))
  * A preloaded library (jemalloc) is found where this machine's Debian put it: the image links it to
  * one path for every architecture, which exists only in the image.
  */
-async function imageEnv(): Promise<Record<string, string>> {
+/** The runtime stage of the Dockerfile: its environment and the node flags of its ENTRYPOINT. */
+async function imageRuntime(): Promise<{ env: Record<string, string>; nodeArgs: string[] }> {
   const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
   const env = Object.fromEntries([...runtime.matchAll(/^ENV ([A-Z_]+)=(\S+)/gm)].map((match) => [match[1] ?? '', match[2] ?? '']));
   if (env.LD_PRELOAD && !existsSync(env.LD_PRELOAD)) env.LD_PRELOAD = localLibrary(basename(env.LD_PRELOAD));
-  return env;
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(runtime)?.[1];
+  const command = entrypoint ? (JSON.parse(entrypoint) as string[]) : [];
+  if (command[0] !== 'node' || command.at(-1) !== 'dist/main.js') throw new Error(`the Dockerfile's ENTRYPOINT is not node … dist/main.js: ${entrypoint ?? 'none'}`);
+  return { env, nodeArgs: command.slice(1, -1) };
 }
 
 /** This machine's copy of a shared library, by file name (ldconfig's cache); fails loudly rather than bench without it. */
@@ -137,7 +141,7 @@ async function serveSharpFloor(config: { originalFile: string; port: number }): 
 // Orchestration
 // ---------------------------------------------------------------------------------------------
 
-async function startPinnedNode(mode: string, config: object, env: NodeJS.ProcessEnv): Promise<Running> {
+async function startPinnedNode(mode: string, config: object, env: NodeJS.ProcessEnv, imageNodeArgs: readonly string[]): Promise<Running> {
   const port = await freePort();
   const args =
     mode === 'serve-darkroom'
@@ -145,7 +149,7 @@ async function startPinnedNode(mode: string, config: object, env: NodeJS.Process
       : ['--import', 'tsx', self, mode, JSON.stringify({ ...config, port })];
   // BENCH_NODE_ARGS (e.g. `--trace-gc`) goes to the servers' node, whose output is then shown.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs, ...args], {
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...imageNodeArgs, ...nodeArgs, ...args], {
     stdio: ['ignore', process.env.BENCH_NODE_ARGS ? 'inherit' : 'ignore', 'inherit'],
     env: { ...process.env, ...env },
   });
@@ -349,7 +353,8 @@ const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) :
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'darkroom-bench-variants-'));
-  const runtimeEnvShown = await imageEnv();
+  const image = await imageRuntime();
+  const runtimeEnvShown = image.env;
   const credentials = { accessKeyId: 'BENCHKEY', secretAccessKey: randomBytes(24).toString('base64url') };
   const s3 = await startEmbeddedS3({ bucket, credentials });
   const cdn = await startNginxCdn({ origin: s3.origin, bucket });
@@ -390,8 +395,8 @@ async function main(): Promise<void> {
   const awsEnv = { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
   const adminPort = await freePort();
   const runtimeEnv = runtimeEnvShown;
-  const darkroom = await startPinnedNode('serve-darkroom', { appsFile, s3Endpoint: s3.endpoint, adminPort }, { ...awsEnv, ...runtimeEnv, ...concurrencyEnv });
-  const floor = await startPinnedNode('serve-sharp-floor', { originalFile }, { ...runtimeEnv, ...concurrencyEnv });
+  const darkroom = await startPinnedNode('serve-darkroom', { appsFile, s3Endpoint: s3.endpoint, adminPort }, { ...awsEnv, ...runtimeEnv, ...concurrencyEnv }, image.nodeArgs);
+  const floor = await startPinnedNode('serve-sharp-floor', { originalFile }, { ...runtimeEnv, ...concurrencyEnv }, image.nodeArgs);
   const variantUrl = (app: string, key: string) => `${darkroom.url}/darkroom/${app}/v2/images/${key}?w=640`;
   const lines: string[] = [];
   const ratios: string[] = [];
@@ -510,7 +515,7 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-  console.log(`\nVariants, production build (plain node on dist/), servers on CPU 0 with the image's environment ${JSON.stringify(runtimeEnvShown)}, UV_THREADPOOL_SIZE=4, DARKROOM_TRANSFORM_CONCURRENCY=2, 1 libvips thread per transform; load average at the end ${load}.\n`);
+  console.log(`\nVariants, production build (plain node on dist/), servers on CPU 0 with the image's environment ${JSON.stringify(runtimeEnvShown)} and node flags ${JSON.stringify(image.nodeArgs)}, UV_THREADPOOL_SIZE=4, DARKROOM_TRANSFORM_CONCURRENCY=2, 1 libvips thread per transform; load average at the end ${load}.\n`);
   console.log(lines.join('\n'));
   console.log(`\n${ratios.map((line) => `- ${line}`).join('\n')}\n`);
 }

@@ -36,10 +36,22 @@ describe('Dockerfile', () => {
   });
 
   it('runs node directly, in exec form, as a numeric non-root user', () => {
-    expect(last('ENTRYPOINT')).toBe('ENTRYPOINT ["node", "dist/main.js"]');
+    const command = JSON.parse(last('ENTRYPOINT').replace('ENTRYPOINT ', '')) as string[];
+    expect(command[0]).toBe('node');
+    expect(command.at(-1)).toBe('dist/main.js');
+    expect(command.slice(1, -1).every((arg) => arg.startsWith('--'))).toBe(true);
     expect(instructions.some((line) => line.startsWith('CMD ') && line.includes('npm'))).toBe(false);
     const [user = ''] = last('USER').replace('USER ', '').split(':');
     expect(Number(user)).toBeGreaterThan(0);
+  });
+
+  it("gives node only flags that this project's Node 24 accepts (a misspelt V8 flag would stop the pod)", () => {
+    const flags = (JSON.parse(last('ENTRYPOINT').replace('ENTRYPOINT ', '')) as string[]).slice(1, -1);
+    expect(flags).toContain('--heap-growing-percent=100');
+    const result = spawnSync(join(root, 'node_modules/.bin/node'), [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    // node refuses an option it does not know ("bad option", exit 9) before running anything.
+    expect(result.status).toBe(0);
   });
 
   it('keeps the build context to the sources the build needs', () => {
