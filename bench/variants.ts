@@ -74,11 +74,11 @@ await startDarkroom(loadSettings({ ...process.env, ...${JSON.stringify(env)} }))
 }
 
 /**
- * The image's run-time environment (Dockerfile), read so the bench runs darkroom as the image does.
- * A preloaded library (jemalloc) is found where this machine's Debian put it: the image links it to
- * one path for every architecture, which exists only in the image.
+ * The image's run-time environment and the node flags of its ENTRYPOINT (Dockerfile), read so the
+ * bench runs darkroom as the image does. A preloaded library (jemalloc) is found where this
+ * machine's Debian put it: the image links it to one path for every architecture, which exists
+ * only in the image.
  */
-/** The runtime stage of the Dockerfile: its environment and the node flags of its ENTRYPOINT. */
 async function imageRuntime(): Promise<{ env: Record<string, string>; nodeArgs: string[] }> {
   const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));

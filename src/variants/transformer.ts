@@ -5,8 +5,9 @@
  * pixel limit, so a small file declaring a huge canvas (a decompression bomb) never allocates it.
  * For JPEG and PNG, which have one frame, libvips' own `limitInputPixels` check on the header is
  * that check (a separate header read cost 0.3 to 0.5 ms of CPU per 12 MP JPEG, measured); for
- * GIF, WebP and AVIF the header is read first, to count and cap the frames. Output: orientation applied (EXIF Orientation), every
- * metadata block stripped (sharp writes none unless asked: GPS EXIF never leaves), never upscaled.
+ * GIF, WebP and AVIF the header is read first, to count and cap the frames. Output: orientation
+ * applied (EXIF Orientation), every metadata block stripped (sharp writes none unless asked: GPS
+ * EXIF never leaves), never upscaled.
  * Any failure is IMAGE_NOT_TRANSFORMABLE; the cause goes to the log only.
  */
 import sharp, { type Metadata, type Sharp } from 'sharp';
