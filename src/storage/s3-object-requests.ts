@@ -12,8 +12,11 @@
  * retry of a request that failed on the network or with a 5xx (the SDK's `maxAttempts: 2`), a
  * 15 s idle timeout on the body that does not count time the consumer holds it back, and errors
  * in the SDK's shape (`name` from S3's XML `<Code>`, `$metadata.httpStatusCode`) so that
- * `translateS3Error` maps both paths to the same storage faults. URLs live one minute; the
- * request is sent at once. When an operation has no template, the methods answer `undefined`
+ * `translateS3Error` maps both paths to the same storage faults, and the SDK's clock-skew
+ * correction: when S3's `Date` header is more than 5 minutes from this node's clock, requests are
+ * signed on S3's time from then on, and a refused one (403) is sent again once. Without it a node
+ * whose clock drifted would see every read refused ("Request has expired"), which the read path
+ * reports as a missing image. URLs live one minute; the request is sent at once. When an operation has no template, the methods answer `undefined`
  * and the provider sends the request through the SDK.
  */
 import { Agent, type Dispatcher } from 'undici';
@@ -56,12 +59,16 @@ const maxErrorBodyBytes = 16 * 1024;
 const retryableStatuses = new Set([500, 502, 503, 504]);
 /** Pause before retrying a status, jittered up to this (the SDK's base delay is 100 ms). */
 const retryDelayMs = 100;
+/** A clock this far from S3's is corrected (the SDK's threshold). */
+const clockSkewThresholdMs = 5 * 60_000;
 
 type ResponseData = Dispatcher.ResponseData;
 
 export class S3ObjectRequests {
   readonly #agent: Agent;
   readonly #now: () => number;
+  /** S3's clock minus this node's, once S3's `Date` header showed them apart; else 0. */
+  #clockOffsetMs = 0;
 
   constructor(
     private readonly presigner: S3Presigner,
@@ -123,7 +130,9 @@ export class S3ObjectRequests {
     init: { method: 'GET' | 'HEAD' | 'PUT'; headers: Record<string, string>; body?: Buffer; signal: AbortSignal | undefined },
   ): Promise<ResponseData | undefined> {
     for (let attempt = 1; ; attempt += 1) {
-      const url = await this.presigner.presignOwn(operation, { ...input, expiresInSeconds: urlLifetimeSeconds, signingDate: new Date(this.#now()) });
+      const signedWithOffset = this.#clockOffsetMs;
+      const signingDate = new Date(this.#now() + signedWithOffset);
+      const url = await this.presigner.presignOwn(operation, { ...input, expiresInSeconds: urlLifetimeSeconds, signingDate });
       if (url === undefined) return undefined;
       const last = attempt === 2;
       let response: ResponseData;
@@ -134,12 +143,24 @@ export class S3ObjectRequests {
         if (last || init.signal?.aborted) throw error;
         continue;
       }
+      this.#correctClock(header(response.headers, 'date'));
       if (response.statusCode >= 200 && response.statusCode < 300) return response;
       const failure = new S3ResponseError(await errorCodeOf(response, init.method), response.statusCode);
+      // Signed on a clock S3 disagreed with (this answer, or a concurrent one, corrected it since):
+      // signed again on S3's time.
+      if (!last && response.statusCode === 403 && this.#clockOffsetMs !== signedWithOffset) continue;
       if (last || !retryableStatuses.has(response.statusCode)) throw failure;
       // A busy or failing store is given a moment, as the SDK's backoff does; the caller's abort ends the wait.
       await delay(Math.random() * retryDelayMs, undefined, init.signal ? { signal: init.signal } : undefined);
     }
+  }
+
+  /** Takes S3's time from a `Date` header that is too far from this node's. */
+  #correctClock(date: string | undefined): void {
+    const serverMs = date === undefined ? Number.NaN : Date.parse(date);
+    if (Number.isNaN(serverMs)) return;
+    const offset = serverMs - this.#now();
+    if (Math.abs(offset - this.#clockOffsetMs) > clockSkewThresholdMs) this.#clockOffsetMs = offset;
   }
 }
 

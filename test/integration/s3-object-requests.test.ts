@@ -2,7 +2,7 @@
  * darkroom's own S3 requests (GetObject, HeadObject, PutObject of a variant) go out as signed URLs
  * over undici, and behave as the SDK client did: the same storage faults for S3's error answers,
  * one retry after a dropped connection or a 5xx, none after a 4xx, Cache-Control stored with a
- * made object. When the templates cannot be prepared, the SDK sends the same requests and the
+ * made object, and signing on storage's clock when this node's is far off. When the templates cannot be prepared, the SDK sends the same requests and the
  * fallback is reported. Against the embedded S3 (s3rver behind the SigV4 verifier) and a loopback
  * peer that answers as S3 does.
  */
@@ -83,6 +83,27 @@ describe('against the embedded S3', () => {
       expect(await failureOf(elsewhere.openRead('a.webp'))).toEqual({ code: 'APP_CONFIG_INVALID', fault: 'bucket_missing' });
     } finally {
       elsewhere.close();
+    }
+  });
+
+  it("keeps reading and storing when this node's clock is far from storage's: it signs on S3's time, learnt from its Date header", async () => {
+    const dayMs = 86_400_000;
+    // A node 400 days behind (URLs "expired" on arrival) and one 2 hours ahead ("not yet valid").
+    for (const skewMs of [-400 * dayMs, 2 * 3_600_000]) {
+      const skewed = providerAt(s3.endpoint, { now: () => Date.now() + skewMs });
+      try {
+        const key = `variants/${randomBytes(6).toString('hex')}/w640.webp`;
+        const body = randomBytes(2048);
+        // Several at once before the first answer: each refused one is signed again, not just the first.
+        await Promise.all(
+          [key, ...Array.from({ length: 3 }, (_, index) => `${key}.${index}`)].map((each) => skewed.put({ key: each, body, contentType: 'image/webp', cacheControl: immutable })),
+        );
+        expect((await bytesOf((await skewed.openRead(key)).body)).equals(body)).toBe(true);
+        expect((await skewed.head(key)).contentLength).toBe(2048);
+        expect(await failureOf(skewed.openRead('no/such/key.webp'))).toEqual({ code: 'IMAGE_NOT_FOUND', fault: 'not_found' });
+      } finally {
+        skewed.close();
+      }
     }
   });
 
