@@ -115,6 +115,11 @@ export class S3ObjectRequests {
     return true;
   }
 
+  /** S3's clock minus this node's, as S3's answers have shown it (0 until one shows a difference over 5 minutes). */
+  get clockOffsetMs(): number {
+    return this.#clockOffsetMs;
+  }
+
   /** Closes the pooled connections. */
   async close(): Promise<void> {
     await this.#agent.close();

@@ -63,7 +63,9 @@ export class S3StorageProvider implements StorageProvider {
     // If-None-Match: * is signed: a second PUT to the key fails with 412 instead of overwriting.
     const headers: Record<string, string> = { 'Content-Type': request.contentType, 'If-None-Match': '*' };
     if (request.contentLength !== undefined) headers['Content-Length'] = String(request.contentLength);
-    const { signedAt } = signingWindow(this.#now(), request.expiresInSeconds);
+    // On S3's time when darkroom's own requests have shown this node's clock to be off, as the
+    // SDK's getSignedUrl does with its corrected clock: a URL must be valid by S3's clock.
+    const { signedAt } = signingWindow(this.#now() + this.#requests.clockOffsetMs, request.expiresInSeconds);
     try {
       const signed = await this.#presigner.presignPut({
         key: request.key,

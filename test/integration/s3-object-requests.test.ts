@@ -101,6 +101,11 @@ describe('against the embedded S3', () => {
         expect((await bytesOf((await skewed.openRead(key)).body)).equals(body)).toBe(true);
         expect((await skewed.head(key)).contentLength).toBe(2048);
         expect(await failureOf(skewed.openRead('no/such/key.webp'))).toEqual({ code: 'IMAGE_NOT_FOUND', fault: 'not_found' });
+        // Upload URLs are signed on S3's time too, once it is known: a client's PUT is accepted.
+        const upload = await skewed.presignUpload({ key: `uploads/${randomBytes(6).toString('hex')}.png`, contentType: 'image/png', contentLength: 4, maxBytes: 1024, expiresInSeconds: 300 });
+        const put = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: Buffer.from([0x89, 0x50, 0x4e, 0x47]) });
+        expect(put.status).toBe(200);
+        expect(Math.abs(upload.expiresAt.getTime() - (Date.now() + 300_000))).toBeLessThan(5_000);
       } finally {
         skewed.close();
       }
