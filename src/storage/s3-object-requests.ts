@@ -16,12 +16,13 @@
  * correction: when S3's `Date` header is more than 5 minutes from this node's clock, requests are
  * signed on S3's time from then on, and a refused one (403) is sent again once. Without it a node
  * whose clock drifted would see every read refused ("Request has expired"), which the read path
- * reports as a missing image. URLs live one minute; the request is sent at once. When an operation has no template, the methods answer `undefined`
- * and the provider sends the request through the SDK.
+ * reports as a missing image. URLs live one minute; the request is sent at once. When an
+ * operation has no template, the methods answer `undefined` and the provider sends the request
+ * through the SDK.
  */
 import { Agent, type Dispatcher } from 'undici';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { S3Presigner, SignInput } from './s3-presigner.js';
+import { signedHeadersOf, type S3Presigner, type SignInput } from './s3-presigner.js';
 import type { ObjectMetadata, ObjectReadStream, PutObjectRequest } from './storage-provider.js';
 
 /** Connection settings, as `createS3Client` gives the SDK's. */
@@ -108,8 +109,7 @@ export class S3ObjectRequests {
   /** PutObject of an object darkroom made (overwriting); `false` without a template. */
   async put(request: PutObjectRequest, options: { signal?: AbortSignal | undefined }): Promise<boolean> {
     const signed = { key: request.key, contentType: request.contentType, contentLength: request.body.length, cacheControl: request.cacheControl };
-    const headers = { 'content-type': signed.contentType, 'content-length': String(signed.contentLength), 'cache-control': signed.cacheControl };
-    const response = await this.#send('store', signed, { method: 'PUT', headers, body: request.body, signal: options.signal });
+    const response = await this.#send('store', signed, { method: 'PUT', headers: signedHeadersOf(signed), body: request.body, signal: options.signal });
     if (!response) return false;
     await response.body.dump();
     return true;
@@ -137,12 +137,12 @@ export class S3ObjectRequests {
     for (let attempt = 1; ; attempt += 1) {
       const signedWithOffset = this.#clockOffsetMs;
       const signingDate = new Date(this.#now() + signedWithOffset);
-      const url = await this.presigner.presignOwn(operation, { ...input, expiresInSeconds: urlLifetimeSeconds, signingDate });
-      if (url === undefined) return undefined;
+      const target = await this.presigner.presignOwn(operation, { ...input, expiresInSeconds: urlLifetimeSeconds, signingDate });
+      if (target === undefined) return undefined;
       const last = attempt === 2;
       let response: ResponseData;
       try {
-        response = await this.#agent.request({ origin: originOf(url), path: pathOf(url), method: init.method, headers: init.headers, body: init.body, signal: init.signal });
+        response = await this.#agent.request({ ...target, method: init.method, headers: init.headers, body: init.body, signal: init.signal });
       } catch (error) {
         // A stale keep-alive connection closed by storage fails like this; the caller's abort does not retry.
         if (last || init.signal?.aborted) throw error;
@@ -203,13 +203,4 @@ function metadataOf(headers: Dispatcher.ResponseData['headers']): ObjectMetadata
 function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** `scheme://host[:port]` of a URL the presigner made (its path starts at the first `/` after the authority). */
-function originOf(url: string): string {
-  return url.slice(0, url.indexOf('/', url.indexOf('//') + 2));
-}
-
-function pathOf(url: string): string {
-  return url.slice(url.indexOf('/', url.indexOf('//') + 2));
 }

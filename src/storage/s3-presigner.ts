@@ -64,6 +64,12 @@ export interface SignInput {
   readonly signingDate: Date;
 }
 
+/** A signed request's URL in the two parts an HTTP client is given: `scheme://host[:port]`, and the path with its signed query. */
+export interface SignedRequestTarget {
+  readonly origin: string;
+  readonly path: string;
+}
+
 /** A signed URL and the lifetime it was signed with (the asked one, or less when the credentials expire sooner). */
 export interface PresignedPut {
   readonly url: string;
@@ -128,17 +134,25 @@ function commandFor(operation: Operation, bucket: string, input: SignInput) {
   }
 }
 
-/** The headers a `getSignedUrl` of `operation` is told to sign. */
-function signableFor(operation: Operation, input: SignInput): Set<string> {
-  const names = new Set<string>();
-  if (operation === 'upload') names.add('if-none-match');
-  if (input.contentType !== undefined) names.add('content-type');
-  if (input.contentLength !== undefined) names.add('content-length');
-  if (input.cacheControl !== undefined) names.add('cache-control');
-  return names;
+/**
+ * The per-URL headers a request signs, by lower-case name, as the request must then send them
+ * (the type, length and caching `input` gives).
+ */
+export function signedHeadersOf(input: Pick<SignInput, 'contentType' | 'contentLength' | 'cacheControl'>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (input.contentType !== undefined) headers['content-type'] = input.contentType;
+  if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
+  if (input.cacheControl !== undefined) headers['cache-control'] = input.cacheControl;
+  return headers;
 }
 
-// The probe each template must sign exactly as signature-v4 does before it is used.
+/** The headers a `getSignedUrl` of `operation` is told to sign. */
+function signableFor(operation: Operation, input: SignInput): Set<string> {
+  return new Set([...(operation === 'upload' ? ['if-none-match'] : []), ...Object.keys(signedHeadersOf(input))]);
+}
+
+// The probe each template must sign exactly as signature-v4 does before it is used. Its date is
+// fixed on purpose: the probe compares two signers, it is never sent, so no clock is involved.
 const probeSigning = { expiresInSeconds: 900, signingDate: new Date('2026-01-02T03:04:05.678Z') };
 const probeKey = "probe/ünïcödé key!(*)'~.png";
 const probeInputs: Record<Operation, SignInput> = {
@@ -176,11 +190,11 @@ export class S3Presigner {
    * A URL for one of darkroom's own requests, signed from its template, with the headers in
    * `input` signed; `undefined` when that operation has no template (send it through the SDK).
    */
-  async presignOwn(operation: OwnOperation, input: SignInput): Promise<string | undefined> {
+  async presignOwn(operation: OwnOperation, input: SignInput): Promise<SignedRequestTarget | undefined> {
     const template = await this.#loadTemplate(operation);
     if (!template) return undefined;
     const credentials = await this.#resolveCredentials();
-    return signWithTemplate(template, { ...input, expiresInSeconds: boundedLifetime(input, credentials) }, credentials);
+    return signedTarget(template, { ...input, expiresInSeconds: boundedLifetime(input, credentials) }, credentials);
   }
 
   /** Whether URLs of `operation` come from its template (false: uploads go through `getSignedUrl`, the rest through the SDK). */
@@ -332,10 +346,7 @@ function encodeKeyPath(key: string): string {
 
 /** What differs between two URLs of one operation: the path with the key, the signed per-URL headers. */
 function perUrl(template: RequestTemplate, input: SignInput) {
-  const headers: Record<string, string> = {};
-  if (input.contentType !== undefined) headers['content-type'] = input.contentType;
-  if (input.contentLength !== undefined) headers['content-length'] = String(input.contentLength);
-  if (input.cacheControl !== undefined) headers['cache-control'] = input.cacheControl;
+  const headers = signedHeadersOf(input);
   return {
     path: template.pathBeforeKey + encodeKeyPath(input.key) + template.pathAfterKey,
     headers,
@@ -343,10 +354,15 @@ function perUrl(template: RequestTemplate, input: SignInput) {
   };
 }
 
-function signWithTemplate(template: RequestTemplate, input: SignInput, credentials: SigningCredentials): string {
+function signedTarget(template: RequestTemplate, input: SignInput, credentials: SigningCredentials): SignedRequestTarget {
   const request = perUrl(template, input);
   const query = template.signer.sign({ ...request, expiresInSeconds: input.expiresInSeconds, signingDate: input.signingDate, credentials });
-  return `${template.origin}${request.path}?${query}`;
+  return { origin: template.origin, path: `${request.path}?${query}` };
+}
+
+function signWithTemplate(template: RequestTemplate, input: SignInput, credentials: SigningCredentials): string {
+  const { origin, path } = signedTarget(template, input, credentials);
+  return origin + path;
 }
 
 /** The probe's reference: the captured request signed by signature-v4 with getSignedUrl's options. */
