@@ -354,7 +354,6 @@ const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) :
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'darkroom-bench-variants-'));
   const image = await imageRuntime();
-  const runtimeEnvShown = image.env;
   const credentials = { accessKeyId: 'BENCHKEY', secretAccessKey: randomBytes(24).toString('base64url') };
   const s3 = await startEmbeddedS3({ bucket, credentials });
   const cdn = await startNginxCdn({ origin: s3.origin, bucket });
@@ -394,9 +393,8 @@ async function main(): Promise<void> {
   );
   const awsEnv = { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
   const adminPort = await freePort();
-  const runtimeEnv = runtimeEnvShown;
-  const darkroom = await startPinnedNode('serve-darkroom', { appsFile, s3Endpoint: s3.endpoint, adminPort }, { ...awsEnv, ...runtimeEnv, ...concurrencyEnv }, image.nodeArgs);
-  const floor = await startPinnedNode('serve-sharp-floor', { originalFile }, { ...runtimeEnv, ...concurrencyEnv }, image.nodeArgs);
+  const darkroom = await startPinnedNode('serve-darkroom', { appsFile, s3Endpoint: s3.endpoint, adminPort }, { ...awsEnv, ...image.env, ...concurrencyEnv }, image.nodeArgs);
+  const floor = await startPinnedNode('serve-sharp-floor', { originalFile }, { ...image.env, ...concurrencyEnv }, image.nodeArgs);
   const variantUrl = (app: string, key: string) => `${darkroom.url}/darkroom/${app}/v2/images/${key}?w=640`;
   const lines: string[] = [];
   const ratios: string[] = [];
@@ -518,7 +516,7 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-  console.log(`\nVariants, production build (plain node on dist/), servers on CPU 0 with the image's environment ${JSON.stringify(runtimeEnvShown)} and node flags ${JSON.stringify(image.nodeArgs)}, UV_THREADPOOL_SIZE=4, DARKROOM_TRANSFORM_CONCURRENCY=2, 1 libvips thread per transform; load average at the end ${load}.\n`);
+  console.log(`\nVariants, production build (plain node on dist/), servers on CPU 0 with the image's environment ${JSON.stringify(image.env)} and node flags ${JSON.stringify(image.nodeArgs)}, UV_THREADPOOL_SIZE=4, DARKROOM_TRANSFORM_CONCURRENCY=2, 1 libvips thread per transform; load average at the end ${load}.\n`);
   console.log(lines.join('\n'));
   console.log(`\n${ratios.map((line) => `- ${line}`).join('\n')}\n`);
 }
