@@ -7,7 +7,10 @@
  *     CDN, transform, store) vs a bare `node:http` server doing only
  *     `sharp(original).resize(640).webp()` from memory with the same concurrency settings (sharp
  *     cache off, 1 libvips thread per transform, at most DARKROOM_TRANSFORM_CONCURRENCY at once,
- *     the same UV_THREADPOOL_SIZE).
+ *     the same UV_THREADPOOL_SIZE). Measured twice: in alternating runs one server after the
+ *     other (for latency: p50, p99), and with both under load at once and the core theirs in
+ *     turns of 200 ms (for the ratio: this machine's speed drifts by up to a third over tens of
+ *     seconds, so runs taken one after the other can differ by more than the two servers do).
  * (b) A stored variant read through the CDN path vs an original of the same byte size, both
  *     through darkroom, with wrk.
  * (c) RSS of darkroom under 16 concurrent misses on 24 MP originals against the chart's memory
@@ -24,9 +27,12 @@
  * For each miss run it also prints the CPU the server's threads spent per request (from /proc)
  * and darkroom's garbage collections per request (from its metrics): where a miss's cost beyond
  * the transform goes. Knobs: BENCH_MISSES (requests a run, 96), BENCH_ROUNDS (runs per server,
- * 3, also the hit runs per URL), BENCH_SECONDS (wrk run length, 4), BENCH_NODE_ARGS (extra node
+ * 3, also the hit runs per URL), BENCH_SECONDS (wrk run length, 4), BENCH_DUTY_SECONDS (the
+ * duty-cycled window, 40: 20 s of turns each), BENCH_NODE_ARGS (extra node
  * flags for the servers, e.g. `--trace-gc`, whose output is then shown), BENCH_PROFILE (a file:
- * darkroom's main thread is profiled over its first miss run, to open in Chrome's DevTools).
+ * darkroom's main thread is profiled over its first miss run, to open in Chrome's DevTools),
+ * BENCH_PERF (a directory: `perf record` samples every thread of each server, native code
+ * included, over each miss run, for `perf report -i <dir>/darkroom-0.data --sort dso,sym`).
  */
 import { CopyObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn, spawnSync } from 'node:child_process';
@@ -185,31 +191,117 @@ function get(url: string, headers: Record<string, string>): Promise<{ status: nu
   });
 }
 
-async function closedLoop(urls: readonly string[], workers: number, headers: Record<string, string> = {}): Promise<LoadResult> {
+/**
+ * `workers` clients, each sending the next URL when its last answer is in, until the URLs run out
+ * or `until` is aborted (then no new request is sent and the ones under way finish).
+ */
+async function closedLoop(
+  urls: readonly string[],
+  workers: number,
+  headers: Record<string, string> = {},
+  until?: AbortSignal,
+): Promise<LoadResult & { completedAt: number[]; ranOutAt: number | undefined }> {
   const latencies: number[] = [];
+  const completedAt: number[] = [];
+  let ranOutAt: number | undefined;
   const statuses: Record<number, number> = {};
   let failures = 0;
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: workers }, async () => {
-      for (let index = next++; index < urls.length; index = next++) {
+      for (let index = next++; index < urls.length && !until?.aborted; index = next++) {
         const sent = performance.now();
         try {
           const { status } = await get(urls[index] ?? '', headers);
           statuses[status] = (statuses[status] ?? 0) + 1;
-          if (status !== 200) failures += 1;
+          if (status === 200) completedAt.push(performance.now());
+          else failures += 1;
         } catch {
           failures += 1;
         }
         latencies.push(performance.now() - sent);
       }
+      ranOutAt ??= next > urls.length ? performance.now() : undefined;
     }),
   );
   const elapsedSeconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
-  return { requests: urls.length, perSecond: urls.length / elapsedSeconds, p50Ms: quantile(0.5), p99Ms: quantile(0.99), failures, statuses };
+  const requests = latencies.length;
+  return { requests, perSecond: requests / elapsedSeconds, p50Ms: quantile(0.5), p99Ms: quantile(0.99), failures, statuses, completedAt, ranOutAt };
+}
+
+/** One server in a duty-cycled comparison: its process and the closed loop it is under. */
+interface DutySide {
+  readonly pid: number | undefined;
+  readonly urls: readonly string[];
+  readonly headers: Record<string, string>;
+}
+
+/** What a side did in the measured window. */
+interface DutyResult {
+  /** Successful answers per second of the time the side held the core. */
+  readonly perSecond: number;
+  readonly completions: number;
+  readonly heldSeconds: number;
+  /** CPU its threads spent per successful answer, by thread name. */
+  readonly cpuMsPerRequest: Record<string, number>;
+  readonly failures: number;
+}
+
+/**
+ * Throughput of two servers on one core under the same machine conditions. Both are under their
+ * own closed loop at once, and the core is theirs in turns: every `sliceMs` one is stopped
+ * (SIGSTOP) and the other resumed (SIGCONT). Why: this shared machine's speed drifts by a third
+ * over tens of seconds (a sequential sharp loop on one core ran at 14 transforms/s for 16 s, then
+ * at 9 to 10 for the rest of the minute), more than the difference under test, so runs taken one
+ * after the other compare two machines; turns of a fraction of a second compare one. A side's
+ * throughput is its answers in the window over the time it held the core in the window; the
+ * first `settleSeconds` (queues filling, connections opening) are not counted.
+ */
+async function dutyCycled(sides: readonly [DutySide, DutySide], clientsEach: number, timing: { sliceMs: number; settleSeconds: number; windowSeconds: number }): Promise<[DutyResult, DutyResult]> {
+  const pids = sides.map((side) => side.pid ?? 0);
+  const stop = new AbortController();
+  const held: { side: number; from: number; to: number }[] = [];
+  let turn = 0;
+  process.kill(pids[1] ?? 0, 'SIGSTOP');
+  const loops = sides.map((side) => closedLoop(side.urls, clientsEach, side.headers, stop.signal));
+  let since = performance.now();
+  const windowStart = since + timing.settleSeconds * 1000;
+  const windowEnd = windowStart + timing.windowSeconds * 1000;
+  let cpuBefore: Awaited<ReturnType<typeof threadCpuMs>>[] = [];
+  let cpuAfter: Awaited<ReturnType<typeof threadCpuMs>>[] = [];
+  try {
+    for (;;) {
+      await delay(timing.sliceMs);
+      process.kill(pids[turn] ?? 0, 'SIGSTOP');
+      held.push({ side: turn, from: since, to: performance.now() });
+      // Both stopped: the CPU counters are read with no thread running.
+      if (cpuBefore.length === 0 && performance.now() >= windowStart) cpuBefore = await Promise.all(pids.map((pid) => threadCpuMs(pid)));
+      if (performance.now() >= windowEnd) break;
+      turn = 1 - turn;
+      since = performance.now();
+      process.kill(pids[turn] ?? 0, 'SIGCONT');
+    }
+    cpuAfter = await Promise.all(pids.map((pid) => threadCpuMs(pid)));
+  } finally {
+    stop.abort();
+    for (const pid of pids) process.kill(pid, 'SIGCONT');
+  }
+  const runs = await Promise.all(loops);
+  // The window measured: from the first turn's end after windowStart (when the CPU was read) to the last turn's end.
+  const measuredFrom = held.find((turnHeld) => turnHeld.to >= windowStart)?.to ?? windowStart;
+  const measuredTo = held.at(-1)?.to ?? windowEnd;
+  return sides.map((_, index) => {
+    const run = runs[index];
+    if (!run || (run.ranOutAt !== undefined && run.ranOutAt < measuredTo)) throw new Error(`duty-cycled side ${index} ran out of URLs inside the window: give it more`);
+    const heldMs = held.filter((h) => h.side === index).reduce((sum, h) => sum + Math.max(0, Math.min(h.to, measuredTo) - Math.max(h.from, measuredFrom)), 0);
+    const completions = run.completedAt.filter((at) => at >= measuredFrom && at <= measuredTo).length;
+    const byName: Record<string, number> = {};
+    for (const [tid, { name, ms }] of cpuAfter[index] ?? new Map<string, { name: string; ms: number }>()) byName[name] = (byName[name] ?? 0) + (ms - (cpuBefore[index]?.get(tid)?.ms ?? 0)) / Math.max(1, completions);
+    return { perSecond: completions / (heldMs / 1000), completions, heldSeconds: heldMs / 1000, cpuMsPerRequest: byName, failures: run.failures };
+  }) as [DutyResult, DutyResult];
 }
 
 interface WrkResult {
@@ -292,6 +384,23 @@ async function profiled<T>(pid: number | undefined, file: string | undefined, lo
   return result;
 }
 
+/**
+ * Samples of every thread of `pid` (native frames included: libvips, the kernel) while `load`
+ * runs, written by `perf record` to `file`; software clock events, which a VM without hardware
+ * counters still has.
+ */
+async function perfRecorded<T>(pid: number | undefined, file: string | undefined, load: () => Promise<T>): Promise<T> {
+  if (!file || pid === undefined) return load();
+  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '1999', '-p', String(pid), '-o', file], { stdio: 'inherit' });
+  await delay(300);
+  try {
+    return await load();
+  } finally {
+    perf.kill('SIGINT');
+    await once(perf, 'exit');
+  }
+}
+
 /** darkroom's Prometheus exposition, from its admin port. */
 async function metricsText(adminPort: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
@@ -348,6 +457,9 @@ async function photoLikeJpeg(width: number, height: number): Promise<Buffer> {
     .toBuffer();
 }
 
+/** The duty-cycled comparison's turns and window (BENCH_DUTY_SECONDS measured, 40 by default). */
+const dutyTiming = { sliceMs: 200, settleSeconds: 4, windowSeconds: Number(process.env.BENCH_DUTY_SECONDS ?? 40) };
+const perfFile = (server: string, round: number) => (process.env.BENCH_PERF ? join(process.env.BENCH_PERF, `${server}-${round}.data`) : undefined);
 const publicKey = (name: string) => `${randomUUID().replaceAll('-', '')}-${name}`;
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
@@ -378,6 +490,8 @@ async function main(): Promise<void> {
   await writeFile(originalFile, photo12);
   const warmups = 8;
   const keys12 = await originals(photo12, warmups + missesPerRun * missRounds + 1, 'photo-12mp.jpg');
+  // Enough distinct originals for darkroom's half of the duty-cycled run at up to 16 misses a second.
+  const dutyKeys = await originals(photo12, Math.ceil(((dutyTiming.settleSeconds + dutyTiming.windowSeconds) / 2) * 16) + 2 * clients, 'photo-12mp.jpg');
   const keys24 = await originals(photo24, 17, 'photo-24mp.jpg');
 
   const appsFile = join(dir, 'apps.yaml');
@@ -425,15 +539,17 @@ async function main(): Promise<void> {
     const runDarkroom = async (round: number) => {
       const keys = keys12.slice(warmups + round * missesPerRun, warmups + (round + 1) * missesPerRun);
       const load = () => closedLoop(keys.map((key) => variantUrl('bench', key)), clients, { Accept: browserAccept });
-      darkroomRuns.push(await withCpu(darkroom.child.pid, () => (round === 0 ? profiled(darkroom.child.pid, process.env.BENCH_PROFILE, load) : load()), adminPort));
+      const sampled = () => perfRecorded(darkroom.child.pid, perfFile('darkroom', round), load);
+      darkroomRuns.push(await withCpu(darkroom.child.pid, () => (round === 0 ? profiled(darkroom.child.pid, process.env.BENCH_PROFILE, sampled) : sampled()), adminPort));
     };
-    const runFloor = async () => floorRuns.push(await withCpu(floor.child.pid, () => closedLoop(Array.from({ length: missesPerRun }, () => `${floor.url}/`), clients)));
+    const runFloor = async (round: number) =>
+      floorRuns.push(await withCpu(floor.child.pid, () => perfRecorded(floor.child.pid, perfFile('floor', round), () => closedLoop(Array.from({ length: missesPerRun }, () => `${floor.url}/`), clients))));
     for (let round = 0; round < missRounds; round += 1) {
       if (round % 2 === 0) {
         await runDarkroom(round);
-        await runFloor();
+        await runFloor(round);
       } else {
-        await runFloor();
+        await runFloor(round);
         await runDarkroom(round);
       }
     }
@@ -441,6 +557,16 @@ async function main(): Promise<void> {
     const cpuTotal = (run: Measured) => Object.values(run.cpuMsPerRequest).reduce((a, b) => a + b, 0);
     const darkroomMiss = fastest(darkroomRuns);
     const floorMiss = fastest(floorRuns);
+
+    // (a, same machine) both at once, the core theirs in turns.
+    const [darkroomDuty, floorDuty] = await dutyCycled(
+      [
+        { pid: darkroom.child.pid, urls: dutyKeys.map((key) => variantUrl('bench', key)), headers: { Accept: browserAccept } },
+        { pid: floor.child.pid, urls: Array.from({ length: 100_000 }, () => `${floor.url}/`), headers: {} },
+      ],
+      clients,
+      dutyTiming,
+    );
 
     // (b) a stored variant through the CDN vs an original of the same byte size.
     // A key no earlier request asked the CDN for, so the CDN's first answer for it is the stored variant.
@@ -479,6 +605,17 @@ async function main(): Promise<void> {
       `| bare node:http + sharp from memory | ${fmt(floorMiss.perSecond, 1)} | ${fmt(floorMiss.p50Ms)} | ${fmt(floorMiss.p99Ms)} | ${floorMiss.failures} |`,
       `| (all runs, darkroom / floor) | ${darkroomRuns.map((run) => fmt(run.perSecond, 1)).join(', ')} / ${floorRuns.map((run) => fmt(run.perSecond, 1)).join(', ')} | | | |`,
       '',
+      `Both at once, ${clients} clients each, the core theirs in turns of ${dutyTiming.sliceMs} ms (SIGSTOP / SIGCONT), ${dutyTiming.windowSeconds} s measured after ${dutyTiming.settleSeconds} s: transforms per second of the time each held the core:`,
+      '',
+      '| server | transforms/s | answers | seconds held | failures | CPU ms per answer |',
+      '| --- | ---: | ---: | ---: | ---: | --- |',
+      ...(
+        [
+          ['darkroom', darkroomDuty],
+          ['bare node:http + sharp from memory', floorDuty],
+        ] as const
+      ).map(([name, duty]) => `| ${name} | ${fmt(duty.perSecond, 1)} | ${duty.completions} | ${fmt(duty.heldSeconds, 1)} | ${duty.failures} | ${cpuLine(duty.cpuMsPerRequest)} |`),
+      '',
       'CPU ms per request on the servers\' core, by thread, in the better run:',
       `- darkroom: ${cpuLine(darkroomMiss.cpuMsPerRequest)}`,
       `- darkroom's collections per request: ${darkroomMiss.gcPerRequest}`,
@@ -500,6 +637,7 @@ async function main(): Promise<void> {
       `| 10 s after the load (1 s samples: ${afterSamples.map((mib) => fmt(mib)).join(', ')}; V8 heap ${fmt(afterHeap.heap, 1)}, external ${fmt(afterHeap.external, 1)}) | ${fmt(after, 1)} |`,
     );
     ratios.push(
+      `Miss throughput on the same machine (duty-cycled): ${fmt((darkroomDuty.perSecond / floorDuty.perSecond) * 100)} % of the bare sharp server (target ≥ 90 %)`,
       `Miss throughput: ${fmt((darkroomMiss.perSecond / floorMiss.perSecond) * 100)} % of the bare sharp server (target ≥ 90 %); p99 ${fmt(darkroomMiss.p99Ms)} ms vs ${fmt(floorMiss.p99Ms)} ms`,
       // The same comparison without picking the best of each: every round's darkroom run against the floor run next to it.
       `Miss throughput round by round: ${darkroomRuns.map((run, round) => `${fmt((run.perSecond / (floorRuns[round]?.perSecond ?? Number.NaN)) * 100)} %`).join(', ')}; CPU per miss, floor / darkroom, in the best runs: ${fmt((cpuTotal(floorMiss) / cpuTotal(darkroomMiss)) * 100)} %`,
