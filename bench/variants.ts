@@ -12,7 +12,8 @@
  *     turns of 200 ms (for the ratio: this machine's speed drifts by up to a third over tens of
  *     seconds, so runs taken one after the other can differ by more than the two servers do).
  * (b) A stored variant read through the CDN path vs an original of the same byte size, both
- *     through darkroom, with wrk.
+ *     through darkroom, with wrk, in turns of 2 s taken in ABBA order, with darkroom's CPU per
+ *     answer in them.
  * (c) RSS of darkroom under 16 concurrent misses on 24 MP originals against the chart's memory
  *     limit, and after the load against idle.
  *
@@ -27,7 +28,7 @@
  * For each miss run it also prints the CPU the server's threads spent per request (from /proc)
  * and darkroom's garbage collections per request (from its metrics): where a miss's cost beyond
  * the transform goes. Knobs: BENCH_MISSES (requests a run, 96), BENCH_ROUNDS (runs per server,
- * 3, also the hit runs per URL), BENCH_SECONDS (wrk run length, 4), BENCH_DUTY_SECONDS (the
+ * 3), BENCH_HIT_PAIRS (pairs of hit turns, 8), BENCH_SECONDS (a hit turn's length, 2), BENCH_DUTY_SECONDS (the
  * duty-cycled window, 40: 20 s of turns each), BENCH_NODE_ARGS (extra node
  * flags for the servers, e.g. `--trace-gc`, whose output is then shown), BENCH_PROFILE (a file:
  * darkroom's main thread is profiled over its first miss run, to open in Chrome's DevTools),
@@ -50,12 +51,13 @@ import { startEmbeddedS3 } from '../src/devstorage/embedded-s3.js';
 import { jpegBytes } from '../test/fixtures/images.js';
 import { freePort, startNginxCdn, waitForPort } from '../test/support/nginx-cdn.js';
 import { appYaml } from '../test/support/stack.js';
-import { rssMiB, threadCpuMs, trackChild, type Running } from './servers.js';
+import { processCpuMs, rssMiB, threadCpuMs, trackChild, type Running } from './servers.js';
 
 const clients = 32;
 const missesPerRun = Number(process.env.BENCH_MISSES ?? 96);
 const missRounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const wrkSeconds = Number(process.env.BENCH_SECONDS ?? 4);
+const wrkSeconds = Number(process.env.BENCH_SECONDS ?? 2);
+const hitPairs = Number(process.env.BENCH_HIT_PAIRS ?? 8);
 const bucket = 'bench-variants';
 const prefix = 'img/';
 const self = fileURLToPath(import.meta.url);
@@ -331,6 +333,20 @@ async function wrk(url: string, headers: Record<string, string>, durationSeconds
   return { rps, p50Ms: p50 ? toMs(p50[1] ?? '', p50[2] ?? '') : Number.NaN, p99Ms: p99 ? toMs(p99[1] ?? '', p99[2] ?? '') : Number.NaN, errors };
 }
 
+/** A wrk turn on a hit URL, with the CPU darkroom spent in it. */
+type HitTurn = WrkResult & { readonly cpuMs: number };
+
+/** Turns of one URL as one result: the mean throughput, the median of the quantiles, every error. */
+function summarise(runs: readonly WrkResult[]): WrkResult {
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+  return {
+    rps: runs.reduce((sum, run) => sum + run.rps, 0) / runs.length,
+    p50Ms: median(runs.map((run) => run.p50Ms)),
+    p99Ms: median(runs.map((run) => run.p99Ms)),
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
+  };
+}
+
 /** Runs `load` and returns its result with the CPU `pid` spent meanwhile, per request, by thread name. */
 async function withCpu<T extends { requests: number }>(
   pid: number | undefined,
@@ -576,19 +592,29 @@ async function main(): Promise<void> {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${twinKey}`, Body: jpegBytes(made.bytes), ContentType: 'image/jpeg' }));
     const hitUrl = variantUrl('bench', hitKey);
     const twinUrl = `${darkroom.url}/darkroom/bench/v2/images/${twinKey}`;
-    // Fill the CDN's cache with both, then warm, then interleave two measured runs each.
+    // Fill the CDN's cache with both, then warm, then short turns in pairs, in ABBA order: both
+    // URLs are served by the one darkroom, so the machine's drift (tens of seconds) is shared by
+    // taking turns often, not by stopping a process.
     for (const url of [hitUrl, twinUrl]) await get(url, { Accept: browserAccept });
     await wrk(hitUrl, { Accept: browserAccept }, 2);
     await wrk(twinUrl, { Accept: browserAccept }, 2);
-    const hits: WrkResult[] = [];
-    const twins: WrkResult[] = [];
-    for (let round = 0; round < missRounds; round += 1) {
-      hits.push(await wrk(hitUrl, { Accept: browserAccept }));
-      twins.push(await wrk(twinUrl, { Accept: browserAccept }));
+    const hits: HitTurn[] = [];
+    const twins: HitTurn[] = [];
+    for (let pair = 0; pair < hitPairs; pair += 1) {
+      const turns: [string, HitTurn[]][] = [
+        [hitUrl, hits],
+        [twinUrl, twins],
+      ];
+      for (const [url, runs] of pair % 2 === 0 ? turns : turns.reverse()) {
+        const before = await processCpuMs(darkroom.child.pid);
+        const run = await wrk(url, { Accept: browserAccept });
+        runs.push({ ...run, cpuMs: (await processCpuMs(darkroom.child.pid)) - before });
+      }
     }
-    const best = (runs: WrkResult[]) => runs.reduce((a, b) => (b.rps > a.rps ? b : a));
-    const hit = best(hits);
-    const twin = best(twins);
+    const hit = summarise(hits);
+    const twin = summarise(twins);
+    // darkroom's CPU per answer over all turns of a URL: the cost of a read, whichever core limits the turn's throughput.
+    const cpuPerAnswer = (runs: readonly HitTurn[]) => runs.reduce((sum, run) => sum + run.cpuMs, 0) / runs.reduce((sum, run) => sum + run.rps * wrkSeconds, 0);
 
     const metrics = await metricsText(adminPort);
     const counters = metrics
@@ -621,7 +647,7 @@ async function main(): Promise<void> {
       `- darkroom's collections per request: ${darkroomMiss.gcPerRequest}`,
       `- floor: ${cpuLine(floorMiss.cpuMsPerRequest)}`,
       '',
-      `(b) Hit via the CDN path, wrk ${clients} connections, best of ${missRounds} interleaved ${wrkSeconds} s runs, variant of ${made.bytes} bytes:`,
+      `(b) Hit via the CDN path, wrk ${clients} connections, ${hitPairs} pairs of ${wrkSeconds} s turns in ABBA order (req/s: the mean of the turns; p50, p99: their median), variant of ${made.bytes} bytes:`,
       '',
       '| URL | req/s | p50 ms | p99 ms | errors |',
       '| --- | ---: | ---: | ---: | ---: |',
@@ -641,7 +667,7 @@ async function main(): Promise<void> {
       `Miss throughput: ${fmt((darkroomMiss.perSecond / floorMiss.perSecond) * 100)} % of the bare sharp server (target ≥ 90 %); p99 ${fmt(darkroomMiss.p99Ms)} ms vs ${fmt(floorMiss.p99Ms)} ms`,
       // The same comparison without picking the best of each: every round's darkroom run against the floor run next to it.
       `Miss throughput round by round: ${darkroomRuns.map((run, round) => `${fmt((run.perSecond / (floorRuns[round]?.perSecond ?? Number.NaN)) * 100)} %`).join(', ')}; CPU per miss, floor / darkroom, in the best runs: ${fmt((cpuTotal(floorMiss) / cpuTotal(darkroomMiss)) * 100)} %`,
-      `Hit via CDN: ${fmt((hit.rps / twin.rps) * 100)} % of the same-size original's throughput (target ≥ 90 %); p99 ${fmt(hit.p99Ms, 2)} ms vs ${fmt(twin.p99Ms, 2)} ms`,
+      `Hit via CDN: ${fmt((hit.rps / twin.rps) * 100)} % of the same-size original's throughput (target ≥ 90 %); p99 ${fmt(hit.p99Ms, 2)} ms vs ${fmt(twin.p99Ms, 2)} ms; pair by pair: ${hits.map((run, pair) => fmt((run.rps / (twins[pair]?.rps ?? Number.NaN)) * 100)).join(', ')} %; darkroom's CPU per answer, original / stored variant: ${fmt(cpuPerAnswer(twins) * 1000)} / ${fmt(cpuPerAnswer(hits) * 1000)} µs = ${fmt((cpuPerAnswer(twins) / cpuPerAnswer(hits)) * 100)} %`,
       `RSS: peak ${fmt(peak, 1)} MiB = ${fmt((peak / 512) * 100)} % of the 512 MiB limit; after the load ${fmt(((after - idle) / idle) * 100, 1)} % above idle (target within 20 %)`,
       `darkroom counters: ${counters}`,
     );
