@@ -32,7 +32,8 @@
  * duty-cycled window, 40: 20 s of turns each), BENCH_NODE_ARGS (extra node
  * flags for the servers, e.g. `--trace-gc`, whose output is then shown), BENCH_PROFILE (a file:
  * darkroom's main thread is profiled over its first miss run, to open in Chrome's DevTools),
- * BENCH_PERF (a directory: `perf record` samples every thread of each server, native code
+ * BENCH_PROFILE_HITS (a path prefix: the same over the first turn of each hit URL,
+ * `<prefix>-variant.cpuprofile` and `<prefix>-original.cpuprofile`), BENCH_PERF (a directory: `perf record` samples every thread of each server, native code
  * included, over each miss run, for `perf report -i <dir>/darkroom-0.data --sort dso,sym`).
  */
 import { CopyObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -76,7 +77,9 @@ const concurrencyEnv = { UV_THREADPOOL_SIZE: '4', DARKROOM_TRANSFORM_CONCURRENCY
 function darkroomEntry(config: { appsFile: string; s3Endpoint: string; adminPort: number; port: number }): string {
   const dist = (path: string) => JSON.stringify(fileURLToPath(new URL(`../dist/${path}`, import.meta.url)));
   const env = { PORT: String(config.port), ADMIN_PORT: String(config.adminPort), HOST: '127.0.0.1', DARKROOM_APPS_FILE: config.appsFile, DARKROOM_S3_ENDPOINT: config.s3Endpoint, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' };
-  return `import { loadSettings } from ${dist('config/settings.js')};
+  // The Kubernetes source is loaded as in the chart's pods (a process started from a file skips it): memory figures stand for those pods.
+  return `import ${dist('config/sources/kubernetes/create-source.js')};
+import { loadSettings } from ${dist('config/settings.js')};
 import { startDarkroom } from ${dist('darkroom.js')};
 await startDarkroom(loadSettings({ ...process.env, ...${JSON.stringify(env)} }));`;
 }
@@ -607,7 +610,8 @@ async function main(): Promise<void> {
       ];
       for (const [url, runs] of pair % 2 === 0 ? turns : turns.reverse()) {
         const before = await processCpuMs(darkroom.child.pid);
-        const run = await wrk(url, { Accept: browserAccept });
+        const profile = pair === 0 && process.env.BENCH_PROFILE_HITS ? `${process.env.BENCH_PROFILE_HITS}-${url === hitUrl ? 'variant' : 'original'}.cpuprofile` : undefined;
+        const run = await profiled(darkroom.child.pid, profile, () => wrk(url, { Accept: browserAccept }));
         runs.push({ ...run, cpuMs: (await processCpuMs(darkroom.child.pid)) - before });
       }
     }
