@@ -16,6 +16,7 @@ import { readJson, type GcsAnswer, type GcsObjectReader } from './gcs-object-rea
 import type { BucketCorsReading } from '../core/bucket-cors.js';
 import { readGcsBucketCors } from './gcs-bucket-cors.js';
 import {
+  rangeHeaderOf,
   signingWindow,
   type ObjectMetadata,
   type ObjectReadStream,
@@ -93,7 +94,7 @@ export class GcsStorageProvider implements StorageProvider {
   async openRead(key: string, options: ReadOptions = {}): Promise<ObjectReadStream> {
     options.signal?.throwIfAborted();
     // A range becomes the download's `Range` header; GCS answers 206 with the range's length.
-    const range = options.range ? `bytes=${options.range.start}-${options.range.end ?? ''}` : undefined;
+    const range = rangeHeaderOf(options.range);
     const answer = await this.#request(key, { media: true, ...(range ? { range } : {}), signal: options.signal });
     const { headers, body } = answer;
     abortWith(body, options.signal);

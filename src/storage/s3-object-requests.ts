@@ -23,7 +23,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { setTimeout as delay } from 'node:timers/promises';
 import { signedHeadersOf, type S3Presigner, type SignInput } from './s3-presigner.js';
-import type { ObjectMetadata, ObjectReadStream, PutObjectRequest } from './storage-provider.js';
+import { rangeHeaderOf, type ObjectMetadata, type ObjectReadStream, type PutObjectRequest } from './storage-provider.js';
 
 /** Connection settings, as `createS3Client` gives the SDK's. */
 export interface S3ObjectRequestsOptions {
@@ -88,7 +88,8 @@ export class S3ObjectRequests {
 
   /** GetObject, or `undefined` without a template. Rejects with `S3ResponseError` or the network's error. */
   async get(key: string, options: { range?: { start: number; end?: number } | undefined; signal?: AbortSignal | undefined }): Promise<ObjectReadStream | undefined> {
-    const headers: Record<string, string> = options.range ? { range: `bytes=${options.range.start}-${options.range.end ?? ''}` } : {};
+    const range = rangeHeaderOf(options.range);
+    const headers: Record<string, string> = range ? { range } : {};
     const response = await this.#send('get', { key }, { method: 'GET', headers, signal: options.signal });
     if (!response) return undefined;
     const body = response.body;

@@ -13,6 +13,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import type { Readable } from 'node:stream';
 import type { DarkroomError } from '../core/errors.js';
 import {
+  rangeHeaderOf,
   signingWindow,
   StorageFailure,
   storageError,
@@ -85,7 +86,7 @@ export class S3StorageProvider implements StorageProvider {
     try {
       const signed = await this.#requests.get(key, options);
       if (signed) return signed;
-      const range = options.range ? `bytes=${options.range.start}-${options.range.end ?? ''}` : undefined;
+      const range = rangeHeaderOf(options.range);
       const output = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }), {
         abortSignal: options.signal,
       });

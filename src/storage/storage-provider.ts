@@ -58,6 +58,11 @@ export interface ReadOptions {
   readonly range?: { readonly start: number; readonly end?: number };
 }
 
+/** The `Range` header asking for a read's byte range (`bytes=start-end`, or `bytes=start-` to the end); undefined for the whole object. */
+export function rangeHeaderOf(range: ReadOptions['range']): string | undefined {
+  return range ? `bytes=${range.start}-${range.end ?? ''}` : undefined;
+}
+
 /** An object darkroom writes itself (a variant it made), never bytes from a client. */
 export interface PutObjectRequest {
   /** Full object key in the bucket (prefix included). */
